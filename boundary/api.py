@@ -1,0 +1,127 @@
+"""REST API v1: thin views that validate, call the cascade or a service, and serialise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from boundary import cascade
+from boundary.errors import ServiceUnavailable
+from boundary.filters import BoundaryCallFilter, ModelVersionFilter
+from boundary.models import BoundaryCall, ModelVersion
+from boundary.serializers import (
+    BoundaryCallSerializer,
+    DecomposeRequestSerializer,
+    DecomposeResponseSerializer,
+    FeedbackSerializer,
+    ModelVersionSerializer,
+    RecomposeRequestSerializer,
+    RecomposeResponseSerializer,
+)
+from boundary.services import do_record_feedback
+from boundary.teacher import TeacherRateLimited
+
+_ERROR = OpenApiResponse(description='{"error": {"code", "message", "fields"?}}')
+_ERRORS = {400: _ERROR, 401: _ERROR, 413: _ERROR, 429: _ERROR}
+
+
+def _unserved(exc: cascade.Unserved) -> ServiceUnavailable:
+    error = ServiceUnavailable(
+        "No local model could answer and the LLM is unavailable; the call was stored.",
+        code="teacher_unavailable",
+        extra={
+            "reason": exc.cause.code,
+            "fallback_reason": exc.call.fallback_reason,
+            "call_id": exc.call.pk,
+        },
+    )
+    if isinstance(exc.cause, TeacherRateLimited) and exc.cause.retry_after_s:
+        error.wait = exc.cause.retry_after_s  # DRF turns this into a Retry-After header
+    return error
+
+
+class DecomposeView(APIView):
+    @extend_schema(
+        request=DecomposeRequestSerializer,
+        responses={200: DecomposeResponseSerializer, 503: _ERROR, **_ERRORS},
+        summary="Text → triples",
+    )
+    def post(self, request: Request) -> Response:
+        data = DecomposeRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            call = cascade.decompose(data.validated_data["text"], client=request.user)
+        except cascade.Unserved as exc:
+            raise _unserved(exc) from exc
+        return Response(DecomposeResponseSerializer(call).data)
+
+
+class RecomposeView(APIView):
+    @extend_schema(
+        request=RecomposeRequestSerializer,
+        responses={200: RecomposeResponseSerializer, 503: _ERROR, **_ERRORS},
+        summary="Triples → text",
+    )
+    def post(self, request: Request) -> Response:
+        data = RecomposeRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            call = cascade.recompose(data.validated_data["triples"], client=request.user)
+        except cascade.Unserved as exc:
+            raise _unserved(exc) from exc
+        return Response(RecomposeResponseSerializer(call).data)
+
+
+class FeedbackView(APIView):
+    @extend_schema(
+        request=FeedbackSerializer,
+        responses={200: BoundaryCallSerializer, 404: _ERROR, **_ERRORS},
+        summary="Score, correct, accept or reject a call",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        call = get_object_or_404(BoundaryCall.objects.visible_to(request.user), pk=pk)
+        data = FeedbackSerializer(data=request.data, context={"call": call})
+        data.is_valid(raise_exception=True)
+        fields: dict[str, Any] = data.validated_data
+        call = do_record_feedback(
+            call,
+            quality_score=fields.get("quality_score"),
+            corrected_output=fields.get("corrected_triples", fields.get("corrected_text")),
+            verdict=fields.get("verdict"),
+            acting_user=request.user,
+        )
+        return Response(BoundaryCallSerializer(call).data)
+
+
+class CallPagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class CallListView(generics.ListAPIView):
+    serializer_class = BoundaryCallSerializer
+    filterset_class = BoundaryCallFilter
+    pagination_class = CallPagination
+
+    def get_queryset(self):
+        return BoundaryCall.objects.visible_to(self.request.user)
+
+
+class CallDetailView(generics.RetrieveAPIView):
+    serializer_class = BoundaryCallSerializer
+
+    def get_queryset(self):
+        return BoundaryCall.objects.visible_to(self.request.user)
+
+
+class ModelVersionListView(generics.ListAPIView):
+    serializer_class = ModelVersionSerializer
+    filterset_class = ModelVersionFilter
+    queryset = ModelVersion.objects.all()

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BoundaryConfig(AppConfig):
+    name = "boundary"
+    verbose_name = "Boundary calls and models"

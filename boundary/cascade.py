@@ -1,0 +1,205 @@
+"""The inference cascade: local models first, the LLM teacher when they are unsure, missing or broken.
+
+Each request writes exactly one BoundaryCall, whatever happens, so no call (and no training
+pair) is ever lost. The stages are the active versions of the direction, cheapest first
+(see `ModelVersionQuerySet.serving_order`), then the teacher.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from boundary.fingerprint import split_for, text_fingerprint, triples_fingerprint
+from boundary.models import (
+    BoundaryCall,
+    Direction,
+    FallbackReason,
+    ModelVersion,
+    ServedBy,
+)
+from boundary.students import StudentAnswer, StudentBackend, StudentSpec, load_student
+from boundary.teacher import AnthropicTeacher, TeacherError, TeacherResult, teacher_from_settings
+from boundary.triples import Triple, to_linear, triples_to_json
+
+logger = logging.getLogger(__name__)
+
+
+class Unserved(Exception):
+    """Nobody could answer: no usable local answer and the teacher failed. The call is stored."""
+
+    def __init__(self, call: BoundaryCall, cause: TeacherError) -> None:
+        super().__init__(str(cause))
+        self.call = call
+        self.cause = cause
+
+
+def decompose(
+    text: str, *, client: Any = None, teacher: AnthropicTeacher | None = None
+) -> BoundaryCall:
+    """Text → triples. Raises Unserved (after storing the call) when nobody can answer."""
+    return _Cascade(
+        direction=Direction.DECOMPOSITION,
+        stored_input=text,
+        input_repr=text,
+        fingerprint=text_fingerprint(text),
+        ask_student=lambda backend: backend.decompose(text),
+        ask_teacher=lambda t: t.decompose(text),
+        teacher=teacher or teacher_from_settings(),
+        client=client,
+    ).run()
+
+
+def recompose(
+    triples: Sequence[Triple], *, client: Any = None, teacher: AnthropicTeacher | None = None
+) -> BoundaryCall:
+    """Triples → text. Raises Unserved (after storing the call) when nobody can answer."""
+    triples = list(triples)
+    return _Cascade(
+        direction=Direction.RECOMPOSITION,
+        stored_input=triples_to_json(triples),
+        input_repr=to_linear(triples),
+        fingerprint=triples_fingerprint(triples),
+        ask_student=lambda backend: backend.recompose(triples),
+        ask_teacher=lambda t: t.recompose(triples),
+        teacher=teacher or teacher_from_settings(),
+        client=client,
+    ).run()
+
+
+@dataclass
+class _Cascade:
+    direction: str
+    stored_input: Any
+    input_repr: str
+    fingerprint: str
+    ask_student: Callable[[StudentBackend], StudentAnswer]
+    ask_teacher: Callable[[AnthropicTeacher], TeacherResult]
+    teacher: AnthropicTeacher
+    client: Any
+    started: float = field(default_factory=time.perf_counter)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+    def run(self) -> BoundaryCall:
+        versions = ModelVersion.objects.serving_order(self.direction)
+        fallback_reason = FallbackReason.NO_ACTIVE_MODEL if not versions else ""
+        best: tuple[ModelVersion, StudentAnswer] | None = None
+
+        for version in versions:
+            try:
+                answer = self.ask_student(load_student(_spec(version)))
+                _check_answer(self.direction, answer)
+            except Exception as exc:  # a broken local model must degrade, never fail the request
+                logger.exception("student v%s failed on %s", version.pk, self.direction)
+                self.diagnostics.setdefault("student_errors", []).append(
+                    {"version": version.pk, "error": f"{type(exc).__name__}: {exc}"[:500]}
+                )
+                fallback_reason = FallbackReason.STUDENT_ERROR
+                continue
+            if best is None or answer.confidence > best[1].confidence:
+                best = (version, answer)
+            if answer.confidence >= _threshold(version):
+                return self._record_student(ServedBy.STUDENT, version, answer)
+            fallback_reason = FallbackReason.LOW_CONFIDENCE
+
+        try:
+            result = self.ask_teacher(self.teacher)
+        except TeacherError as exc:
+            logger.warning("teacher failed on %s: %s (%s)", self.direction, exc.code, exc)
+            self.diagnostics["teacher_error"] = str(exc)[:500]
+            if best is not None:
+                return self._record_student(
+                    ServedBy.DEGRADED, *best, fallback_reason=fallback_reason, teacher_error=exc
+                )
+            call = self._save(
+                served_by=ServedBy.UNSERVED,
+                fallback_reason=fallback_reason,
+                teacher_error=exc.code,
+            )
+            raise Unserved(call, exc) from exc
+        return self._save(
+            served_by=ServedBy.TEACHER,
+            output=_output_json(result.output),
+            fallback_reason=fallback_reason,
+            llm_model=result.model,
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            cost_usd=result.cost_usd,
+        )
+
+    def _record_student(
+        self,
+        served_by: str,
+        version: ModelVersion,
+        answer: StudentAnswer,
+        *,
+        fallback_reason: str = "",
+        teacher_error: TeacherError | None = None,
+    ) -> BoundaryCall:
+        output = _output_json(answer.output)
+        return self._save(
+            served_by=served_by,
+            output=output,
+            model_version=version,
+            confidence=answer.confidence,
+            fallback_reason=fallback_reason,
+            teacher_error=teacher_error.code if teacher_error else "",
+            avoided_cost_usd=self._avoided_cost(output) if teacher_error is None else None,
+        )
+
+    def _avoided_cost(self, output: Any) -> Decimal | None:
+        output_repr = output if isinstance(output, str) else json.dumps(output)
+        return self.teacher.estimate_cost(self.direction, len(self.input_repr), len(output_repr))
+
+    def _save(self, **fields: Any) -> BoundaryCall:
+        if self.diagnostics:
+            fields["diagnostics"] = self.diagnostics
+        return BoundaryCall.objects.create(
+            direction=self.direction,
+            input=self.stored_input,
+            input_hash=self.fingerprint,
+            split=split_for(self.fingerprint, settings.VALENCE_EVAL_FRACTION),
+            client=self.client if getattr(self.client, "pk", None) else None,
+            latency_ms=(time.perf_counter() - self.started) * 1000,
+            **fields,
+        )
+
+
+def _spec(version: ModelVersion) -> StudentSpec:
+    return StudentSpec(
+        version_id=version.pk,
+        direction=version.direction,
+        kind=version.kind,
+        backend=version.backend,
+        base_model=version.base_model,
+        artifact_path=version.artifact_path,
+    )
+
+
+def _threshold(version: ModelVersion) -> float:
+    # An uncalibrated version never answers alone; it can still serve degraded.
+    return version.threshold if version.threshold is not None else math.inf
+
+
+def _check_answer(direction: str, answer: StudentAnswer) -> None:
+    if not (isinstance(answer.confidence, float | int) and 0.0 <= answer.confidence <= 1.0):
+        raise ValueError(f"confidence must be within [0, 1], got {answer.confidence!r}")
+    if direction == Direction.DECOMPOSITION:
+        if not isinstance(answer.output, list) or not all(
+            isinstance(t, Triple) for t in answer.output
+        ):
+            raise TypeError("a decomposition must return a list of Triple")
+    elif not (isinstance(answer.output, str) and answer.output.strip()):
+        raise TypeError("a recomposition must return non-empty text")
+
+
+def _output_json(output: list[Triple] | str) -> Any:
+    return output if isinstance(output, str) else triples_to_json(output)

@@ -1,0 +1,98 @@
+"""One error shape for the whole API: {"error": {"code", "message", ...}}.
+
+Clients branch on `code` (stable, snake_case); `message` is for people; `fields` maps each
+invalid input path to its problems.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+_CODES: dict[type[exceptions.APIException], str] = {
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.ParseError: "malformed_json",
+    exceptions.Throttled: "throttled",
+    exceptions.ValidationError: "invalid_input",
+}
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+
+    def __init__(self, message: str, *, code: str, extra: dict[str, Any]) -> None:
+        super().__init__(message, code)
+        self.error_code = code
+        self.extra = extra
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # an unexpected error: Django's 500 handler answers (in JSON for /api/)
+    if isinstance(exc, ServiceUnavailable):
+        response.data = error_body(exc.error_code, str(exc.detail), **exc.extra)
+        return response
+    code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), "error")
+    if isinstance(exc, exceptions.ValidationError):
+        fields = (
+            _flatten(exc.detail) if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        )
+        response.data = error_body(code, _summary(fields), fields=fields)
+    elif isinstance(exc, exceptions.Throttled):
+        response.data = error_body(code, str(exc.detail), retry_after_s=exc.wait)
+    else:
+        response.data = error_body(code, str(exc.detail))
+    return response
+
+
+def _flatten(detail: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"triples": {"triples[0].subject": [...]}} -> {"triples[0].subject": [...]}."""
+    flat: dict[str, Any] = {}
+    for key, value in detail.items():
+        path = key if not prefix or key.startswith(prefix) else f"{prefix}.{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, path))
+        else:
+            flat[path] = value
+    return flat
+
+
+def _summary(fields: Any) -> str:
+    """First problem as a sentence, e.g. "text: This field may not be blank."."""
+    path, problem = _first_problem(fields, "")
+    return f"{path}: {problem}" if path else str(problem)
+
+
+def _first_problem(node: Any, path: str) -> tuple[str, str]:
+    if isinstance(node, dict) and node:
+        key, value = next(iter(node.items()))
+        return _first_problem(value, f"{path}.{key}" if path else str(key))
+    if isinstance(node, list) and node:
+        return _first_problem(node[0], path)
+    return path, str(node)
+
+
+def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("not_found", f"No such URL: {request.path}"), status=404)
+
+
+def json_500(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(
+        error_body("server_error", "Unexpected server error; it has been logged."), status=500
+    )

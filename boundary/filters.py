@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import django_filters
+
+from boundary.models import BoundaryCall, ModelVersion
+
+
+class BoundaryCallFilter(django_filters.FilterSet):
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = BoundaryCall
+        fields = ["direction", "served_by", "model_version", "review_status", "split"]
+
+
+class ModelVersionFilter(django_filters.FilterSet):
+    class Meta:
+        model = ModelVersion
+        fields = ["direction", "kind", "status", "is_active"]

@@ -1,0 +1,217 @@
+"""Every boundary call, and the registry of local models that answer them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Direction(models.TextChoices):
+    DECOMPOSITION = "decomposition", "text → triples"
+    RECOMPOSITION = "recomposition", "triples → text"
+
+
+class ServedBy(models.TextChoices):
+    STUDENT = "student", "local model"
+    TEACHER = "teacher", "LLM"
+    DEGRADED = "degraded", "local model below threshold (LLM unavailable)"
+    UNSERVED = "unserved", "nobody could answer"
+
+
+class FallbackReason(models.TextChoices):
+    """Why the LLM was asked (blank when a local model answered)."""
+
+    NO_ACTIVE_MODEL = "no_active_model", "no active local model"
+    LOW_CONFIDENCE = "low_confidence", "local answer below threshold"
+    STUDENT_ERROR = "student_error", "local model failed"
+
+
+class ReviewStatus(models.TextChoices):
+    UNREVIEWED = "unreviewed"
+    ACCEPTED = "accepted"
+    CORRECTED = "corrected"
+    REJECTED = "rejected"
+
+
+class Split(models.TextChoices):
+    TRAIN = "train"
+    EVAL = "eval"
+
+
+class ModelKind(models.TextChoices):
+    GENERATIVE = "generative"
+    ENCODER = "encoder"
+
+
+class ModelBackend(models.TextChoices):
+    TRANSFORMERS = "transformers"
+    ONNX = "onnx"
+    MLX = "mlx"
+
+
+class VersionStatus(models.TextChoices):
+    QUEUED = "queued"
+    TRAINING = "training"
+    EVALUATING = "evaluating"
+    READY = "ready"
+    FAILED = "failed"
+    RETIRED = "retired"
+
+
+# The cascade asks cheaper stages first: an encoder (ONNX, ~10 ms) before a generator.
+KIND_PRIORITY = {ModelKind.ENCODER: 0, ModelKind.GENERATIVE: 1}
+
+
+class ModelVersionQuerySet(models.QuerySet["ModelVersion"]):
+    def active(self) -> ModelVersionQuerySet:
+        return self.filter(is_active=True)
+
+    def serving_order(self, direction: str) -> list[ModelVersion]:
+        """Active versions of a direction, cheapest stage first."""
+        versions = list(self.active().filter(direction=direction))
+        return sorted(versions, key=lambda v: KIND_PRIORITY.get(v.kind, 99))
+
+
+class ModelVersion(models.Model):
+    direction = models.CharField(max_length=16, choices=Direction.choices)
+    kind = models.CharField(max_length=16, choices=ModelKind.choices)
+    backend = models.CharField(max_length=16, choices=ModelBackend.choices)
+    base_model = models.CharField(max_length=300, help_text="HF model id or local path.")
+    artifact_path = models.CharField(max_length=500, blank=True)
+    status = models.CharField(
+        max_length=16, choices=VersionStatus.choices, default=VersionStatus.QUEUED
+    )
+    is_active = models.BooleanField(default=False, help_text="Serves traffic (the alias).")
+    metrics = models.JSONField(default=dict, blank=True)
+    threshold = models.FloatField(
+        null=True, blank=True, help_text="Calibrated confidence at or above which it answers."
+    )
+    expected_fallback_rate = models.FloatField(null=True, blank=True)
+    train_count = models.PositiveIntegerField(default=0)
+    eval_count = models.PositiveIntegerField(default=0)
+    data_watermark = models.BigIntegerField(
+        null=True, blank=True, help_text="Highest BoundaryCall id in its training data."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    promoted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ModelVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["direction", "kind"],
+                condition=Q(is_active=True),
+                name="one_active_version_per_direction_and_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_active=False) | Q(status="ready"),
+                name="only_ready_versions_are_active",
+            ),
+            models.CheckConstraint(
+                condition=Q(threshold__isnull=True) | Q(threshold__gte=0, threshold__lte=1),
+                name="threshold_is_a_probability",
+            ),
+        ]
+        indexes = [models.Index(fields=["direction", "status"])]
+
+    def __str__(self) -> str:
+        return f"v{self.pk} {self.direction}/{self.kind} ({self.status})"
+
+
+class BoundaryCallQuerySet(models.QuerySet["BoundaryCall"]):
+    def visible_to(self, user) -> BoundaryCallQuerySet:
+        """Staff see every call; an API client sees its own."""
+        if user.is_staff:
+            return self
+        return self.filter(client=user)
+
+
+class BoundaryCall(models.Model):
+    direction = models.CharField(max_length=16, choices=Direction.choices)
+    input = models.JSONField(help_text="Text (decomposition) or a list of triples.")
+    output = models.JSONField(null=True, blank=True, help_text="Triples or text; null if unserved.")
+    input_hash = models.CharField(max_length=64, help_text="Stable fingerprint of the input.")
+    split = models.CharField(max_length=8, choices=Split.choices)
+
+    served_by = models.CharField(max_length=16, choices=ServedBy.choices)
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="calls"
+    )
+    confidence = models.FloatField(null=True, blank=True)
+    fallback_reason = models.CharField(max_length=32, choices=FallbackReason.choices, blank=True)
+    teacher_error = models.CharField(max_length=32, blank=True, help_text="Code of the LLM fault.")
+    diagnostics = models.JSONField(default=dict, blank=True)
+
+    llm_model = models.CharField(max_length=100, blank=True)
+    latency_ms = models.FloatField()
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    avoided_cost_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Estimated LLM price of a call a local model answered.",
+    )
+
+    quality_score = models.FloatField(null=True, blank=True)
+    corrected_output = models.JSONField(null=True, blank=True)
+    review_status = models.CharField(
+        max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.UNREVIEWED
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    client = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="boundary_calls",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = BoundaryCallQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quality_score__isnull=True)
+                | Q(quality_score__gte=0, quality_score__lte=1),
+                name="quality_score_between_0_and_1",
+            ),
+            models.CheckConstraint(
+                condition=~Q(served_by__in=["student", "degraded"])
+                | Q(model_version__isnull=False),
+                name="local_answers_name_their_model",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["direction", "created_at"]),
+            models.Index(fields=["direction", "served_by", "created_at"]),
+            models.Index(fields=["model_version", "created_at"]),
+            models.Index(fields=["review_status", "direction"]),
+            models.Index(fields=["client", "created_at"]),
+            models.Index(fields=["input_hash"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"call {self.pk} {self.direction} by {self.served_by}"
+
+    @property
+    def degraded(self) -> bool:
+        return self.served_by == ServedBy.DEGRADED

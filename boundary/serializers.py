@@ -1,0 +1,175 @@
+"""API shapes. Validation is strict: a wrong JSON type is an error, never silently coerced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from boundary.models import BoundaryCall, Direction, ModelVersion
+from boundary.triples import Triple, TripleLimits, TripleValidationError, parse_triples
+
+
+def triple_limits() -> TripleLimits:
+    return TripleLimits(
+        max_triples=settings.VALENCE_MAX_TRIPLES, max_field_chars=settings.VALENCE_MAX_FIELD_CHARS
+    )
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers and booleans instead of turning them into strings."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class TripleSerializer(serializers.Serializer):
+    """Documentation of one triple; validation goes through boundary.triples."""
+
+    subject = serializers.CharField()
+    predicate = serializers.CharField()
+    object = serializers.CharField()
+
+
+@extend_schema_field(TripleSerializer(many=True))
+class TriplesField(serializers.Field):
+    default_error_messages = {"required": "This field is required."}
+
+    def to_internal_value(self, data: Any) -> list[Triple]:
+        try:
+            return parse_triples(data, triple_limits(), path=self.field_name)
+        except TripleValidationError as exc:
+            raise serializers.ValidationError(exc.errors) from None
+
+    def to_representation(self, value: list[Triple]) -> list[dict[str, str]]:
+        return [t.as_dict() for t in value]
+
+
+def validate_text(value: str) -> str:
+    limit = settings.VALENCE_MAX_TEXT_CHARS
+    if len(value) > limit:
+        raise serializers.ValidationError(
+            f"Ensure this field has no more than {limit} characters (it has {len(value)})."
+        )
+    if "\x00" in value:
+        raise serializers.ValidationError("Text must not contain NUL characters.")
+    return value
+
+
+class DecomposeRequestSerializer(serializers.Serializer):
+    text = StrictCharField(validators=[validate_text])
+
+
+class RecomposeRequestSerializer(serializers.Serializer):
+    triples = TriplesField()
+
+
+class CallMetaSerializer(serializers.Serializer):
+    call_id = serializers.IntegerField(source="pk")
+    served_by = serializers.CharField()
+    model_version = serializers.IntegerField(source="model_version_id", allow_null=True)
+    confidence = serializers.FloatField(allow_null=True)
+    degraded = serializers.BooleanField()
+    fallback_reason = serializers.CharField()
+    latency_ms = serializers.FloatField()
+
+
+class DecomposeResponseSerializer(CallMetaSerializer):
+    triples = TripleSerializer(many=True, source="output")
+
+
+class RecomposeResponseSerializer(CallMetaSerializer):
+    text = serializers.CharField(source="output")
+
+
+class FeedbackSerializer(serializers.Serializer):
+    quality_score = StrictFloatField(min_value=0.0, max_value=1.0, required=False)
+    corrected_triples = TriplesField(required=False)
+    corrected_text = StrictCharField(required=False, validators=[validate_text])
+    verdict = serializers.ChoiceField(choices=["accept", "reject"], required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs:
+            raise serializers.ValidationError(
+                "Give at least one of quality_score, corrected_triples, corrected_text, verdict."
+            )
+        call: BoundaryCall = self.context["call"]
+        wrong = (
+            "corrected_text" if call.direction == Direction.DECOMPOSITION else "corrected_triples"
+        )
+        if wrong in attrs:
+            raise serializers.ValidationError(
+                {wrong: [f"Not applicable to a {call.direction} call."]}
+            )
+        corrected = "corrected_triples" in attrs or "corrected_text" in attrs
+        if corrected and attrs.get("verdict") == "reject":
+            raise serializers.ValidationError(
+                {"verdict": ["A correction cannot also reject the call."]}
+            )
+        return attrs
+
+
+class BoundaryCallSerializer(serializers.ModelSerializer):
+    degraded = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = BoundaryCall
+        fields = [
+            "id",
+            "direction",
+            "input",
+            "output",
+            "served_by",
+            "degraded",
+            "model_version",
+            "confidence",
+            "fallback_reason",
+            "teacher_error",
+            "llm_model",
+            "latency_ms",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "avoided_cost_usd",
+            "quality_score",
+            "corrected_output",
+            "review_status",
+            "reviewed_at",
+            "split",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "direction",
+            "kind",
+            "backend",
+            "base_model",
+            "status",
+            "is_active",
+            "metrics",
+            "threshold",
+            "expected_fallback_rate",
+            "train_count",
+            "eval_count",
+            "data_watermark",
+            "created_at",
+            "promoted_at",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,16 @@
+"""`valence` console script: `python manage.py` from anywhere (`valence train-boundary` works too)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv if argv is None else argv)
+    if len(argv) > 1 and not argv[1].startswith("-"):
+        argv[1] = argv[1].replace("-", "_")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "valence_site.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(argv)

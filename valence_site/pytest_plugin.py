@@ -1,0 +1,9 @@
+"""Loaded with `-p` (see pyproject) so it runs before pytest-django imports the settings.
+
+Tests need a SECRET_KEY like production does; a conftest.py would be imported too late.
+"""
+
+import os
+
+os.environ.setdefault("VALENCE_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
+os.environ.setdefault("VALENCE_HTTPS", "0")

@@ -1,0 +1,230 @@
+"""Settings for Valence Boundary: one module, every knob read from the environment.
+
+The README's configuration table lists each variable. Defaults are safe for production
+(no DEBUG, HTTPS hardening on, a real SECRET_KEY required); `bin/serve` sets the few values a
+laptop needs to serve plain HTTP on loopback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from valence_site.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_json,
+    env_list,
+    env_secret,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("VALENCE_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+
+DEBUG = env_bool("VALENCE_DEBUG", False)
+
+SECRET_KEY = env_secret("VALENCE_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "VALENCE_SECRET_KEY (or VALENCE_SECRET_KEY_FILE) is required unless VALENCE_DEBUG=1."
+        )
+    SECRET_KEY = "insecure-development-key-only-used-when-VALENCE_DEBUG-is-on"
+
+ALLOWED_HOSTS = env_list("VALENCE_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("VALENCE_CSRF_TRUSTED_ORIGINS", [])
+
+# HTTPS hardening is on unless the deployment says it serves plain HTTP (bin/serve on loopback).
+HTTPS = env_bool("VALENCE_HTTPS", not DEBUG)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env_int("VALENCE_HSTS_SECONDS", 31_536_000 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("VALENCE_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("VALENCE_HSTS_PRELOAD", HTTPS)
+if env_bool("VALENCE_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "template_partials",
+    "django_q",
+    "boundary",
+    "training",
+    "review",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "boundary.middleware.RequestSizeLimitMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "valence_site.urls"
+WSGI_APPLICATION = "valence_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SQLite under DATA_DIR by default; PostgreSQL (psycopg 3) when DATABASE_URL is set.
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'valence.sqlite3'}",
+        conn_max_age=env_int("VALENCE_DB_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # WAL lets the web process read while the worker writes; IMMEDIATE avoids lock upgrades.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- Input limits: enforced by the API before any model or LLM sees the input. ---
+VALENCE_MAX_TEXT_CHARS = env_int("VALENCE_MAX_TEXT_CHARS", 5_000, minimum=1)
+VALENCE_MAX_TRIPLES = env_int("VALENCE_MAX_TRIPLES", 64, minimum=1)
+VALENCE_MAX_FIELD_CHARS = env_int("VALENCE_MAX_FIELD_CHARS", 500, minimum=1)
+VALENCE_MAX_REQUEST_BYTES = env_int("VALENCE_MAX_REQUEST_BYTES", 256 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = VALENCE_MAX_REQUEST_BYTES
+
+# --- Teacher (Anthropic). ---
+ANTHROPIC_API_KEY = env_secret("ANTHROPIC_API_KEY")
+VALENCE_TEACHER_MODELS = {
+    "decomposition": env_str("VALENCE_TEACHER_MODEL_DECOMPOSITION", "claude-haiku-4-5"),
+    "recomposition": env_str("VALENCE_TEACHER_MODEL_RECOMPOSITION", "claude-haiku-4-5"),
+}
+# USD per million tokens, merged over boundary.pricing.DEFAULT_PRICES:
+# VALENCE_TEACHER_PRICES='{"my-model": {"input": 2, "output": 8}}'
+VALENCE_TEACHER_PRICES = env_json("VALENCE_TEACHER_PRICES", {})
+if not isinstance(VALENCE_TEACHER_PRICES, dict):
+    raise ImproperlyConfigured("VALENCE_TEACHER_PRICES must be a JSON object.")
+VALENCE_TEACHER_TIMEOUT_S = env_float("VALENCE_TEACHER_TIMEOUT_S", 30.0, minimum=1.0)
+VALENCE_TEACHER_MAX_RETRIES = env_int("VALENCE_TEACHER_MAX_RETRIES", 2, minimum=0)
+
+# --- Students and data. ---
+VALENCE_MODEL_DIR = Path(env_str("VALENCE_MODEL_DIR", str(DATA_DIR / "models"))).resolve()
+# Share of inputs (by a stable hash) held out as the evaluation split; never trained on.
+VALENCE_EVAL_FRACTION = env_float("VALENCE_EVAL_FRACTION", 0.1, minimum=0.0, maximum=0.5)
+
+# --- API. ---
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env_str("VALENCE_API_RATE", "600/minute")},
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": env_int("VALENCE_API_PAGE_SIZE", 50, minimum=1),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "boundary.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Valence Boundary API",
+    "DESCRIPTION": "Text <-> knowledge-graph triples, served local-first with an LLM fallback.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Background jobs (django-q2): ORM broker by default, Redis when REDIS_URL is set. ---
+Q_CLUSTER = {
+    "name": "valence",
+    "workers": env_int("VALENCE_Q_WORKERS", 1, minimum=1),
+    "timeout": env_int("VALENCE_Q_TIMEOUT_S", 4 * 3600, minimum=60),
+    "retry": env_int("VALENCE_Q_TIMEOUT_S", 4 * 3600, minimum=60) + 600,
+    "max_attempts": 1,
+    "catch_up": False,
+    "sync": env_bool("VALENCE_Q_SYNC", False),
+    **({"redis": REDIS_URL} if REDIS_URL else {"orm": "default"}),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("VALENCE_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
