@@ -1,4 +1,4 @@
-"""The inference cascade: local models first, the LLM teacher when they are unsure, missing or broken.
+"""The inference cascade: local models first; the LLM teacher when they are unsure, missing, broken.
 
 Each request writes exactly one BoundaryCall, whatever happens, so no call (and no training
 pair) is ever lost. The stages are the active versions of the direction, cheapest first
@@ -27,7 +27,13 @@ from boundary.models import (
     ServedBy,
 )
 from boundary.students import StudentAnswer, StudentBackend, StudentSpec, load_student
-from boundary.teacher import AnthropicTeacher, TeacherError, TeacherResult, teacher_from_settings
+from boundary.teacher import (
+    AnthropicTeacher,
+    TeacherError,
+    TeacherInvalidOutput,
+    TeacherResult,
+    teacher_from_settings,
+)
 from boundary.triples import Triple, to_linear, triples_to_json
 
 logger = logging.getLogger(__name__)
@@ -110,6 +116,14 @@ class _Cascade:
                 return self._record_student(ServedBy.STUDENT, version, answer)
             fallback_reason = FallbackReason.LOW_CONFIDENCE
 
+        if best is not None:
+            # Kept for review: where student and teacher disagree, a reviewer helps most.
+            version, answer = best
+            self.diagnostics["student_answer"] = {
+                "version": version.pk,
+                "confidence": answer.confidence,
+                "output": _output_json(answer.output),
+            }
         try:
             result = self.ask_teacher(self.teacher)
         except TeacherError as exc:
@@ -123,6 +137,7 @@ class _Cascade:
                 served_by=ServedBy.UNSERVED,
                 fallback_reason=fallback_reason,
                 teacher_error=exc.code,
+                **_billed_usage(exc),
             )
             raise Unserved(call, exc) from exc
         return self._save(
@@ -145,6 +160,10 @@ class _Cascade:
         teacher_error: TeacherError | None = None,
     ) -> BoundaryCall:
         output = _output_json(answer.output)
+        if teacher_error is None:
+            usage: dict[str, Any] = {"avoided_cost_usd": self._avoided_cost(output)}
+        else:
+            usage = _billed_usage(teacher_error)
         return self._save(
             served_by=served_by,
             output=output,
@@ -152,7 +171,7 @@ class _Cascade:
             confidence=answer.confidence,
             fallback_reason=fallback_reason,
             teacher_error=teacher_error.code if teacher_error else "",
-            avoided_cost_usd=self._avoided_cost(output) if teacher_error is None else None,
+            **usage,
         )
 
     def _avoided_cost(self, output: Any) -> Decimal | None:
@@ -199,6 +218,18 @@ def _check_answer(direction: str, answer: StudentAnswer) -> None:
             raise TypeError("a decomposition must return a list of Triple")
     elif not (isinstance(answer.output, str) and answer.output.strip()):
         raise TypeError("a recomposition must return non-empty text")
+
+
+def _billed_usage(error: TeacherError) -> dict[str, Any]:
+    """An LLM answer in the wrong shape was still paid for; the call log keeps the bill."""
+    if not isinstance(error, TeacherInvalidOutput):
+        return {}
+    return {
+        "llm_model": error.model or "",
+        "input_tokens": error.input_tokens,
+        "output_tokens": error.output_tokens,
+        "cost_usd": error.cost_usd,
+    }
 
 
 def _output_json(output: list[Triple] | str) -> Any:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -42,6 +43,11 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    # Mirror DRF's own conversion of Django's exceptions so the mapping below sees DRF types.
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = exception_handler(exc, context)
     if response is None:
         return None  # an unexpected error: Django's 500 handler answers (in JSON for /api/)
@@ -51,7 +57,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), "error")
     if isinstance(exc, exceptions.ValidationError):
         fields = (
-            _flatten(exc.detail) if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+            _flatten(exc.detail)
+            if isinstance(exc.detail, dict)
+            else {"non_field_errors": exc.detail}
         )
         response.data = error_body(code, _summary(fields), fields=fields)
     elif isinstance(exc, exceptions.Throttled):

@@ -26,7 +26,9 @@ def do_record_feedback(
         call.quality_score = quality_score
     if corrected_output is not None:
         call.corrected_output = (
-            corrected_output if isinstance(corrected_output, str) else triples_to_json(corrected_output)
+            corrected_output
+            if isinstance(corrected_output, str)
+            else triples_to_json(corrected_output)
         )
         call.review_status = ReviewStatus.CORRECTED
     elif verdict == "reject":

@@ -7,8 +7,10 @@ recomposition asks for plain text.
 
 Retries and timeouts are the SDK's own: ``max_retries`` bounded retries with exponential backoff
 (0.5 s doubling to at most 8 s, with jitter) that honour ``retry-after-ms`` / ``retry-after``
-headers, on connection errors, timeouts, 408, 409, 429 and 5xx (529 included). ``timeout_s``
-bounds each attempt, not the whole call.
+headers, on connection errors, timeouts, 408, 409, 429 and 5xx (529 included). One change: a
+response that asks for a wait longer than ``max_retry_wait_s`` is not retried. ``timeout_s``
+bounds each attempt, not the whole call: the worst case is about
+``(max_retries + 1) * timeout_s`` plus the waits.
 
 Django-free except ``teacher_from_settings()`` at the bottom.
 """
@@ -81,6 +83,20 @@ class TeacherError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take other arguments than args holds; rebuild from the state instead, so an
+        # error survives pickling (a task queue, a multiprocessing pool).
+        return (_restore_error, (type(self), self.args, self.__dict__))
+
+
+def _restore_error(
+    cls: type[TeacherError], args: tuple[Any, ...], state: dict[str, Any]
+) -> TeacherError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class TeacherUnavailable(TeacherError):
@@ -216,6 +232,25 @@ def triples_tool(limits: TripleLimits) -> dict[str, Any]:
     }
 
 
+class _Anthropic(anthropic.Anthropic):
+    """The SDK client, except that it does not retry when told to wait longer than a limit.
+
+    The SDK sleeps for whatever ``retry-after`` a response asks (even hours); a web request
+    must rather fail fast and let the cascade degrade. This overrides the SDK's private
+    ``_should_retry`` hook: should a later SDK drop it, its plain behaviour remains.
+    """
+
+    def __init__(self, *, max_retry_wait_s: float = math.inf, **options: Any) -> None:
+        super().__init__(**options)
+        self._max_retry_wait_s = max_retry_wait_s
+
+    def _should_retry(self, response: Any) -> bool:
+        wait = _retry_after_s(response.headers)
+        if wait is not None and wait > self._max_retry_wait_s:
+            return False
+        return super()._should_retry(response)
+
+
 class AnthropicTeacher:
     """The LLM behind the boundary. Thread-safe; build one per process and reuse it."""
 
@@ -231,6 +266,7 @@ class AnthropicTeacher:
         max_output_tokens: int = 2048,
         limits: TripleLimits = DEFAULT_LIMITS,
         base_url: str | None = None,
+        max_retry_wait_s: float = 10.0,
     ) -> None:
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
@@ -247,9 +283,10 @@ class AnthropicTeacher:
         self.max_output_tokens = max_output_tokens
         self.limits = limits
         self.base_url = base_url
+        self.max_retry_wait_s = max_retry_wait_s
         self.tool = triples_tool(limits)
         self._tool_json_chars = len(json.dumps(self.tool))
-        self._sdk: anthropic.Anthropic | None = None
+        self._sdk: _Anthropic | None = None
         self._sdk_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -357,17 +394,18 @@ class AnthropicTeacher:
         model = self.decomposition_model if direction == DECOMPOSITION else self.recomposition_model
         return self.prices.cost(model, input_tokens, output_tokens)
 
-    def _client(self) -> anthropic.Anthropic:
+    def _client(self) -> _Anthropic:
         if self._api_key is None:
             raise TeacherUnavailable("no_api_key", "no Anthropic API key is configured")
         with self._sdk_lock:
             if self._sdk is None:
-                self._sdk = anthropic.Anthropic(
+                self._sdk = _Anthropic(
+                    max_retry_wait_s=self.max_retry_wait_s,
                     api_key=self._api_key,
                     base_url=self.base_url,
                     # The SDK's own Timeout class: anthropic 2.x runs on httpx2, whose objects
                     # are not interchangeable with httpx's.
-                    timeout=anthropic.Timeout(600, connect=5.0),
+                    timeout=anthropic.Timeout(self.timeout_s, connect=min(5.0, self.timeout_s)),
                     max_retries=self.max_retries,
                 )
             return self._sdk

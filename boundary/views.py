@@ -13,9 +13,7 @@ from boundary.models import BoundaryCall, ModelVersion
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    served = dict(
-        BoundaryCall.objects.order_by().values_list("served_by").annotate(n=Count("id"))
-    )
+    served = dict(BoundaryCall.objects.order_by().values_list("served_by").annotate(n=Count("id")))
     active = ModelVersion.objects.active().order_by("direction", "kind")
     return render(request, "home.html", {"served": served, "active_versions": active})
 

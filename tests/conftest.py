@@ -3,9 +3,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import respx
 from rest_framework.test import APIClient
 
 from boundary import students
+from tests.anthropic_mock import API, KEY
 from tests.factories import TokenFactory, UserFactory
 from tests.scripted_student import ScriptedLoader
 
@@ -19,6 +21,11 @@ def _isolated_process_state(settings) -> Iterator[None]:
     students.clear_cache()
     settings.ANTHROPIC_API_KEY = ""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed
+    # The manifest exists only after collectstatic; tests render pages without running it.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     yield
     students.clear_cache()
 
@@ -43,3 +50,18 @@ def scripted_loader() -> Iterator[ScriptedLoader]:
     students.register_backend("scripted", loader)
     yield loader
     students.unregister_backend("scripted")
+
+
+@pytest.fixture
+def anthropic_api() -> Iterator[respx.Router]:
+    """The Anthropic API, faked at the HTTP layer; routes are added by each test."""
+    with respx.mock(using="httpx2", base_url=API, assert_all_called=False) as router:
+        yield router
+
+
+@pytest.fixture
+def teacher_api(anthropic_api, settings) -> respx.Route:
+    """POST /v1/messages of a configured teacher (key set, no retries: each test scripts them)."""
+    settings.ANTHROPIC_API_KEY = KEY
+    settings.VALENCE_TEACHER_MAX_RETRIES = 0
+    return anthropic_api.post("/v1/messages")

@@ -45,9 +45,7 @@ class BoundaryCallFactory(factory.django.DjangoModelFactory):
     direction = "decomposition"
     input = "Chris prefers composable architectures."
     output = factory.LazyFunction(
-        lambda: [
-            {"subject": "Chris", "predicate": "prefers", "object": "composable architectures"}
-        ]
+        lambda: [{"subject": "Chris", "predicate": "prefers", "object": "composable architectures"}]
     )
     input_hash = factory.LazyAttribute(lambda o: text_fingerprint(str(o.input)))
     split = "train"

@@ -1,4 +1,4 @@
-"""The cascade with no API key: local answers, degraded answers, and the 503 that stores its call."""
+"""The cascade with no API key: local answers, degraded answers, and the stored unserved call."""
 
 from __future__ import annotations
 

@@ -1,23 +1,17 @@
-"""AnthropicTeacher against a mocked Messages API: the real SDK code runs, the network never does.
-
-anthropic 2.x sends its requests through ``httpx2``, which respx does not patch, so this module
-registers a small respx mocker for httpx2 (``respx.mock(using="httpx2")``). Routes and side
-effects are written with plain ``httpx`` objects as usual; the mocker translates both ways.
-"""
+"""AnthropicTeacher against the fake Messages API in tests/anthropic_mock.py: no network."""
 
 from __future__ import annotations
 
 import json
+import pickle
 from decimal import Decimal
 from typing import Any
 
 import httpx
-import httpx2
 import pytest
 import respx
 from hypothesis import given
 from hypothesis import strategies as st
-from respx.mocks import Mocker
 
 from boundary.pricing import DEFAULT_PRICES, PriceTable
 from boundary.teacher import (
@@ -34,57 +28,20 @@ from boundary.teacher import (
     teacher_from_settings,
 )
 from boundary.triples import Triple, TripleLimits
-
-
-class HTTPX2Mocker(Mocker):
-    """Routes every httpx2 request (the Anthropic SDK's) through the active respx routers."""
-
-    name = "httpx2"
-    targets = ["httpx2._client.Client"]
-    target_methods = ["_transport_for_url"]
-
-    @classmethod
-    def mock(cls, spec: Any) -> Any:
-        def _transport_for_url(self: Any, *args: Any, **kwargs: Any) -> httpx2.BaseTransport:
-            return httpx2.MockTransport(cls._handle)
-
-        return _transport_for_url
-
-    @classmethod
-    def _handle(cls, request: httpx2.Request) -> httpx2.Response:
-        request.read()
-        as_httpx = httpx.Request(
-            request.method, str(request.url), headers=request.headers.raw, content=request.content
-        )
-        try:
-            response = cls.handler(as_httpx)
-        except httpx.TransportError as exc:  # a side effect such as httpx.ReadTimeout
-            raise getattr(httpx2, type(exc).__name__)(str(exc), request=request) from exc
-        response.read()
-        return httpx2.Response(
-            response.status_code,
-            headers=response.headers.raw,
-            content=response.content,
-            request=request,
-        )
-
-
-API = "https://api.anthropic.com"
-KEY = "sk-ant-test-key"
-MODEL = "claude-haiku-4-5"
-DATED_MODEL = "claude-haiku-4-5-20251001"
-FAST_RETRY = {"retry-after-ms": "1"}  # the SDK honours it, so retries take a millisecond
+from tests.anthropic_mock import (
+    DATED_MODEL,
+    FAST_RETRY,
+    KEY,
+    MODEL,
+    error,
+    text_message,
+    tool_message,
+)
 
 ALAN_BEAN = [
     {"subject": "Alan Bean", "predicate": "birthPlace", "object": "Wheeler, Texas"},
     {"subject": "Alan Bean", "predicate": "birthDate", "object": "1932-03-15"},
 ]
-
-
-@pytest.fixture
-def anthropic_api():
-    with respx.mock(using="httpx2", base_url=API, assert_all_called=False) as router:
-        yield router
 
 
 @pytest.fixture
@@ -101,34 +58,6 @@ def make_teacher(**overrides: Any) -> AnthropicTeacher:
         "max_retries": 1,
     }
     return AnthropicTeacher(**{**options, **overrides})
-
-
-def message(content: list[dict[str, Any]], **overrides: Any) -> dict[str, Any]:
-    body = {
-        "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
-        "type": "message",
-        "role": "assistant",
-        "model": DATED_MODEL,
-        "content": content,
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": {"input_tokens": 1200, "output_tokens": 300},
-    }
-    return {**body, **overrides}
-
-
-def tool_message(tool_input: object, **overrides: Any) -> dict[str, Any]:
-    block = {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": TOOL_NAME}
-    return message([{**block, "input": tool_input}], **{"stop_reason": "tool_use", **overrides})
-
-
-def text_message(*texts: str, **overrides: Any) -> dict[str, Any]:
-    return message([{"type": "text", "text": text} for text in texts], **overrides)
-
-
-def error(status: int, kind: str, text: str, headers: dict[str, str] | None = None):
-    body = {"type": "error", "error": {"type": kind, "message": text}}
-    return httpx.Response(status, json=body, headers=headers)
 
 
 def sent_body(route: respx.Route) -> dict[str, Any]:
@@ -413,6 +342,24 @@ def test_it_reads_retry_after_in_seconds(messages):
 
     assert caught.value.retry_after_s == 7.0
     assert messages.call_count == 1
+
+
+def test_it_does_not_retry_when_asked_to_wait_longer_than_it_may(messages):
+    # Would sleep 1 s per retry if the limit were ignored.
+    messages.return_value = error(429, "rate_limit_error", "Slow down.", {"retry-after": "1"})
+
+    with pytest.raises(TeacherRateLimited) as caught:
+        make_teacher(max_retries=2, max_retry_wait_s=0.5).decompose("Some text.")
+
+    assert caught.value.retry_after_s == 1.0
+    assert messages.call_count == 1
+
+
+def test_a_teacher_error_survives_pickling():
+    error = pickle.loads(pickle.dumps(TeacherRateLimited("Slow down.", retry_after_s=3.0)))
+
+    assert isinstance(error, TeacherRateLimited)
+    assert (error.code, error.message, error.retry_after_s) == ("rate_limited", "Slow down.", 3.0)
 
 
 def test_it_recovers_from_a_server_error_by_retrying(messages):

@@ -1,4 +1,4 @@
-"""`valence` console script: `python manage.py` from anywhere (`valence train-boundary` works too)."""
+"""`valence`: `python manage.py` from anywhere; dashed names work (`valence create-token`)."""
 
 from __future__ import annotations
 

@@ -97,5 +97,7 @@ def env_secret(name: str, default: str = "", *, environ: Mapping[str, str] = os.
         try:
             return Path(file_name).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ImproperlyConfiguredEnv(f"{name}_FILE points to an unreadable file: {exc}") from None
+            raise ImproperlyConfiguredEnv(
+                f"{name}_FILE points to an unreadable file: {exc}"
+            ) from None
     return environ.get(name, default)

@@ -7,3 +7,10 @@ import os
 
 os.environ.setdefault("VALENCE_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
 os.environ.setdefault("VALENCE_HTTPS", "0")
+
+
+def pytest_report_header(config) -> str:
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    return f"database: {database['ENGINE'].rsplit('.', 1)[-1]} {database.get('HOST') or ''}".strip()

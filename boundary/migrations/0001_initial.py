@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,111 +14,335 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('direction', models.CharField(choices=[('decomposition', 'text → triples'), ('recomposition', 'triples → text')], max_length=16)),
-                ('kind', models.CharField(choices=[('generative', 'Generative'), ('encoder', 'Encoder')], max_length=16)),
-                ('backend', models.CharField(choices=[('transformers', 'Transformers'), ('onnx', 'Onnx'), ('mlx', 'Mlx')], max_length=16)),
-                ('base_model', models.CharField(help_text='HF model id or local path.', max_length=300)),
-                ('artifact_path', models.CharField(blank=True, max_length=500)),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('training', 'Training'), ('evaluating', 'Evaluating'), ('ready', 'Ready'), ('failed', 'Failed'), ('retired', 'Retired')], default='queued', max_length=16)),
-                ('is_active', models.BooleanField(default=False, help_text='Serves traffic (the alias).')),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('threshold', models.FloatField(blank=True, help_text='Calibrated confidence at or above which it answers.', null=True)),
-                ('expected_fallback_rate', models.FloatField(blank=True, null=True)),
-                ('train_count', models.PositiveIntegerField(default=0)),
-                ('eval_count', models.PositiveIntegerField(default=0)),
-                ('data_watermark', models.BigIntegerField(blank=True, help_text='Highest BoundaryCall id in its training data.', null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('promoted_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('promoted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "direction",
+                    models.CharField(
+                        choices=[
+                            ("decomposition", "text → triples"),
+                            ("recomposition", "triples → text"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("generative", "Generative"), ("encoder", "Encoder")],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "backend",
+                    models.CharField(
+                        choices=[
+                            ("transformers", "Transformers"),
+                            ("onnx", "Onnx"),
+                            ("mlx", "Mlx"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "base_model",
+                    models.CharField(help_text="HF model id or local path.", max_length=300),
+                ),
+                ("artifact_path", models.CharField(blank=True, max_length=500)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("training", "Training"),
+                            ("evaluating", "Evaluating"),
+                            ("ready", "Ready"),
+                            ("failed", "Failed"),
+                            ("retired", "Retired"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "is_active",
+                    models.BooleanField(default=False, help_text="Serves traffic (the alias)."),
+                ),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                (
+                    "threshold",
+                    models.FloatField(
+                        blank=True,
+                        help_text="Calibrated confidence at or above which it answers.",
+                        null=True,
+                    ),
+                ),
+                ("expected_fallback_rate", models.FloatField(blank=True, null=True)),
+                ("train_count", models.PositiveIntegerField(default=0)),
+                ("eval_count", models.PositiveIntegerField(default=0)),
+                (
+                    "data_watermark",
+                    models.BigIntegerField(
+                        blank=True,
+                        help_text="Highest BoundaryCall id in its training data.",
+                        null=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("promoted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "promoted_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='BoundaryCall',
+            name="BoundaryCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('direction', models.CharField(choices=[('decomposition', 'text → triples'), ('recomposition', 'triples → text')], max_length=16)),
-                ('input', models.JSONField(help_text='Text (decomposition) or a list of triples.')),
-                ('output', models.JSONField(blank=True, help_text='Triples or text; null if unserved.', null=True)),
-                ('input_hash', models.CharField(help_text='Stable fingerprint of the input.', max_length=64)),
-                ('split', models.CharField(choices=[('train', 'Train'), ('eval', 'Eval')], max_length=8)),
-                ('served_by', models.CharField(choices=[('student', 'local model'), ('teacher', 'LLM'), ('degraded', 'local model below threshold (LLM unavailable)'), ('unserved', 'nobody could answer')], max_length=16)),
-                ('confidence', models.FloatField(blank=True, null=True)),
-                ('fallback_reason', models.CharField(blank=True, choices=[('no_active_model', 'no active local model'), ('low_confidence', 'local answer below threshold'), ('student_error', 'local model failed')], max_length=32)),
-                ('teacher_error', models.CharField(blank=True, help_text='Code of the LLM fault.', max_length=32)),
-                ('diagnostics', models.JSONField(blank=True, default=dict)),
-                ('llm_model', models.CharField(blank=True, max_length=100)),
-                ('latency_ms', models.FloatField()),
-                ('input_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('output_tokens', models.PositiveIntegerField(blank=True, null=True)),
-                ('cost_usd', models.DecimalField(blank=True, decimal_places=6, max_digits=12, null=True)),
-                ('avoided_cost_usd', models.DecimalField(blank=True, decimal_places=6, help_text='Estimated LLM price of a call a local model answered.', max_digits=12, null=True)),
-                ('quality_score', models.FloatField(blank=True, null=True)),
-                ('corrected_output', models.JSONField(blank=True, null=True)),
-                ('review_status', models.CharField(choices=[('unreviewed', 'Unreviewed'), ('accepted', 'Accepted'), ('corrected', 'Corrected'), ('rejected', 'Rejected')], default='unreviewed', max_length=16)),
-                ('reviewed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('client', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='boundary_calls', to=settings.AUTH_USER_MODEL)),
-                ('reviewed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('model_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='calls', to='boundary.modelversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "direction",
+                    models.CharField(
+                        choices=[
+                            ("decomposition", "text → triples"),
+                            ("recomposition", "triples → text"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("input", models.JSONField(help_text="Text (decomposition) or a list of triples.")),
+                (
+                    "output",
+                    models.JSONField(
+                        blank=True, help_text="Triples or text; null if unserved.", null=True
+                    ),
+                ),
+                (
+                    "input_hash",
+                    models.CharField(help_text="Stable fingerprint of the input.", max_length=64),
+                ),
+                (
+                    "split",
+                    models.CharField(choices=[("train", "Train"), ("eval", "Eval")], max_length=8),
+                ),
+                (
+                    "served_by",
+                    models.CharField(
+                        choices=[
+                            ("student", "local model"),
+                            ("teacher", "LLM"),
+                            ("degraded", "local model below threshold (LLM unavailable)"),
+                            ("unserved", "nobody could answer"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("confidence", models.FloatField(blank=True, null=True)),
+                (
+                    "fallback_reason",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("no_active_model", "no active local model"),
+                            ("low_confidence", "local answer below threshold"),
+                            ("student_error", "local model failed"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "teacher_error",
+                    models.CharField(blank=True, help_text="Code of the LLM fault.", max_length=32),
+                ),
+                ("diagnostics", models.JSONField(blank=True, default=dict)),
+                ("llm_model", models.CharField(blank=True, max_length=100)),
+                ("latency_ms", models.FloatField()),
+                ("input_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                ("output_tokens", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "cost_usd",
+                    models.DecimalField(blank=True, decimal_places=6, max_digits=12, null=True),
+                ),
+                (
+                    "avoided_cost_usd",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=6,
+                        help_text="Estimated LLM price of a call a local model answered.",
+                        max_digits=12,
+                        null=True,
+                    ),
+                ),
+                ("quality_score", models.FloatField(blank=True, null=True)),
+                ("corrected_output", models.JSONField(blank=True, null=True)),
+                (
+                    "review_status",
+                    models.CharField(
+                        choices=[
+                            ("unreviewed", "Unreviewed"),
+                            ("accepted", "Accepted"),
+                            ("corrected", "Corrected"),
+                            ("rejected", "Rejected"),
+                        ],
+                        default="unreviewed",
+                        max_length=16,
+                    ),
+                ),
+                ("reviewed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "client",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="boundary_calls",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "reviewed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="calls",
+                        to="boundary.modelversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='modelversion',
-            index=models.Index(fields=['direction', 'status'], name='boundary_mo_directi_5b1a62_idx'),
+            model_name="modelversion",
+            index=models.Index(
+                fields=["direction", "status"], name="boundary_mo_directi_5b1a62_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_active', True)), fields=('direction', 'kind'), name='one_active_version_per_direction_and_kind'),
+            model_name="modelversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_active", True)),
+                fields=("direction", "kind"),
+                name="one_active_version_per_direction_and_kind",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.CheckConstraint(condition=models.Q(('is_active', False), ('status', 'ready'), _connector='OR'), name='only_ready_versions_are_active'),
+            model_name="modelversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("is_active", False), ("status", "ready"), _connector="OR"),
+                name="only_ready_versions_are_active",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='modelversion',
-            constraint=models.CheckConstraint(condition=models.Q(('threshold__isnull', True), models.Q(('threshold__gte', 0), ('threshold__lte', 1)), _connector='OR'), name='threshold_is_a_probability'),
+            model_name="modelversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("threshold__isnull", True),
+                    models.Q(("threshold__gte", 0), ("threshold__lte", 1)),
+                    _connector="OR",
+                ),
+                name="threshold_is_a_probability",
+            ),
         ),
         migrations.AddIndex(
-            model_name='boundarycall',
-            index=models.Index(fields=['direction', 'created_at'], name='boundary_bo_directi_b373e5_idx'),
+            model_name="boundarycall",
+            index=models.Index(
+                fields=["direction", "created_at"], name="boundary_bo_directi_b373e5_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='boundarycall',
-            index=models.Index(fields=['direction', 'served_by', 'created_at'], name='boundary_bo_directi_d79e23_idx'),
+            model_name="boundarycall",
+            index=models.Index(
+                fields=["direction", "served_by", "created_at"],
+                name="boundary_bo_directi_d79e23_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='boundarycall',
-            index=models.Index(fields=['model_version', 'created_at'], name='boundary_bo_model_v_e98923_idx'),
+            model_name="boundarycall",
+            index=models.Index(
+                fields=["model_version", "created_at"], name="boundary_bo_model_v_e98923_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='boundarycall',
-            index=models.Index(fields=['review_status', 'direction'], name='boundary_bo_review__61baa0_idx'),
+            model_name="boundarycall",
+            index=models.Index(
+                fields=["review_status", "direction"], name="boundary_bo_review__61baa0_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='boundarycall',
-            index=models.Index(fields=['client', 'created_at'], name='boundary_bo_client__94efaf_idx'),
+            model_name="boundarycall",
+            index=models.Index(
+                fields=["client", "created_at"], name="boundary_bo_client__94efaf_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='boundarycall',
-            index=models.Index(fields=['input_hash'], name='boundary_bo_input_h_880177_idx'),
+            model_name="boundarycall",
+            index=models.Index(fields=["input_hash"], name="boundary_bo_input_h_880177_idx"),
         ),
         migrations.AddConstraint(
-            model_name='boundarycall',
-            constraint=models.CheckConstraint(condition=models.Q(('quality_score__isnull', True), models.Q(('quality_score__gte', 0), ('quality_score__lte', 1)), _connector='OR'), name='quality_score_between_0_and_1'),
+            model_name="boundarycall",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("quality_score__isnull", True),
+                    models.Q(("quality_score__gte", 0), ("quality_score__lte", 1)),
+                    _connector="OR",
+                ),
+                name="quality_score_between_0_and_1",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='boundarycall',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('served_by__in', ['student', 'degraded']), _negated=True), ('model_version__isnull', False), _connector='OR'), name='local_answers_name_their_model'),
+            model_name="boundarycall",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("served_by__in", ["student", "degraded"]), _negated=True),
+                    ("model_version__isnull", False),
+                    _connector="OR",
+                ),
+                name="local_answers_name_their_model",
+            ),
         ),
     ]

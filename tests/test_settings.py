@@ -1,0 +1,64 @@
+"""Settings are checked the way an operator meets them: by starting the real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("VALENCE_", "DATABASE_URL"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_settings_pass_the_deploy_check(tmp_path):
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env={
+            "VALENCE_SECRET_KEY": "p" * 30 + "roduction-secret-" + "k" * 30,
+            "VALENCE_DATA_DIR": str(tmp_path),
+        },
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "no issues" in result.stdout
+
+
+def test_it_refuses_to_start_without_a_secret_key_outside_debug(tmp_path):
+    result = run_manage("check", env={"VALENCE_DATA_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert "VALENCE_SECRET_KEY" in result.stderr
+
+
+def test_debug_starts_without_a_secret_key(tmp_path):
+    result = run_manage("check", env={"VALENCE_DEBUG": "1", "VALENCE_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_malformed_knob_fails_loudly_with_its_name(tmp_path):
+    result = run_manage(
+        "check",
+        env={"VALENCE_DEBUG": "1", "VALENCE_DATA_DIR": str(tmp_path), "VALENCE_MAX_TRIPLES": "x"},
+    )
+    assert result.returncode != 0
+    assert "VALENCE_MAX_TRIPLES must be an integer" in result.stderr
+
+
+def test_database_url_selects_postgresql(settings):
+    import dj_database_url
+
+    parsed = dj_database_url.parse("postgres://postgres@127.0.0.1:5432/valence")
+    assert parsed["ENGINE"] == "django.db.backends.postgresql"
