@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import generics, serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -47,36 +47,53 @@ def _unserved(exc: cascade.Unserved) -> ServiceUnavailable:
     return error
 
 
-class DecomposeView(APIView):
-    @extend_schema(
+class _CascadeView(APIView):
+    """Validate → ask the cascade → serialise; the two directions differ only in their shapes."""
+
+    request_serializer: type[serializers.Serializer]
+    response_serializer: type[serializers.Serializer]
+
+    def serve(self, data: dict[str, Any], client: Any) -> BoundaryCall:
+        raise NotImplementedError
+
+    def post(self, request: Request) -> Response:
+        data = self.request_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            call = self.serve(data.validated_data, request.user)
+        except cascade.Unserved as exc:
+            raise _unserved(exc) from exc
+        return Response(self.response_serializer(call).data)
+
+
+@extend_schema_view(
+    post=extend_schema(
         request=DecomposeRequestSerializer,
         responses={200: DecomposeResponseSerializer, 503: _ERROR, **_ERRORS},
         summary="Text → triples",
     )
-    def post(self, request: Request) -> Response:
-        data = DecomposeRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            call = cascade.decompose(data.validated_data["text"], client=request.user)
-        except cascade.Unserved as exc:
-            raise _unserved(exc) from exc
-        return Response(DecomposeResponseSerializer(call).data)
+)
+class DecomposeView(_CascadeView):
+    request_serializer = DecomposeRequestSerializer
+    response_serializer = DecomposeResponseSerializer
+
+    def serve(self, data: dict[str, Any], client: Any) -> BoundaryCall:
+        return cascade.decompose(data["text"], client=client)
 
 
-class RecomposeView(APIView):
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         request=RecomposeRequestSerializer,
         responses={200: RecomposeResponseSerializer, 503: _ERROR, **_ERRORS},
         summary="Triples → text",
     )
-    def post(self, request: Request) -> Response:
-        data = RecomposeRequestSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            call = cascade.recompose(data.validated_data["triples"], client=request.user)
-        except cascade.Unserved as exc:
-            raise _unserved(exc) from exc
-        return Response(RecomposeResponseSerializer(call).data)
+)
+class RecomposeView(_CascadeView):
+    request_serializer = RecomposeRequestSerializer
+    response_serializer = RecomposeResponseSerializer
+
+    def serve(self, data: dict[str, Any], client: Any) -> BoundaryCall:
+        return cascade.recompose(data["triples"], client=client)
 
 
 class FeedbackView(APIView):
