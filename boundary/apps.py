@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class BoundaryConfig(AppConfig):
     name = "boundary"
     verbose_name = "Boundary calls and models"
+
+    def ready(self) -> None:
+        from boundary.loaders import register_all
+
+        register_all()

@@ -17,6 +17,7 @@ class ServedBy(models.TextChoices):
     TEACHER = "teacher", "LLM"
     DEGRADED = "degraded", "local model below threshold (LLM unavailable)"
     UNSERVED = "unserved", "nobody could answer"
+    IMPORTED = "imported", "imported reference pair"
 
 
 class FallbackReason(models.TextChoices):
@@ -58,6 +59,8 @@ class VersionStatus(models.TextChoices):
     FAILED = "failed"
     RETIRED = "retired"
 
+
+IN_FLIGHT = [VersionStatus.QUEUED, VersionStatus.TRAINING, VersionStatus.EVALUATING]
 
 # The cascade asks cheaper stages first: an encoder (ONNX, ~10 ms) before a generator.
 KIND_PRIORITY = {ModelKind.ENCODER: 0, ModelKind.GENERATIVE: 1}
@@ -121,11 +124,51 @@ class ModelVersion(models.Model):
                 condition=Q(threshold__isnull=True) | Q(threshold__gte=0, threshold__lte=1),
                 name="threshold_is_a_probability",
             ),
+            # Never two trainings at once per direction and kind, even with several workers.
+            models.UniqueConstraint(
+                fields=["direction", "kind"],
+                condition=Q(status__in=["queued", "training", "evaluating"]),
+                name="one_training_per_direction_and_kind",
+            ),
         ]
         indexes = [models.Index(fields=["direction", "status"])]
 
     def __str__(self) -> str:
         return f"v{self.pk} {self.direction}/{self.kind} ({self.status})"
+
+    @property
+    def headline_metric(self) -> float | None:
+        """The number the promotion gate compares (see training.evaluation.HEADLINE)."""
+        return (self.metrics or {}).get("headline")
+
+
+class VersionEvent(models.Model):
+    """Audit log of the registry: every promotion, rollback and refusal, with who and why."""
+
+    class Action(models.TextChoices):
+        PROMOTE = "promote"
+        FORCE_PROMOTE = "force_promote"
+        ROLLBACK = "rollback"
+        REFUSED = "refused", "promotion refused by the gate"
+
+    action = models.CharField(max_length=16, choices=Action.choices)
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="events")
+    previous_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    verdict = models.JSONField(default=dict, blank=True, help_text="The gate's verdict.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        who = self.actor or "system"
+        return f"{self.action} v{self.version_id} by {who}"
 
 
 class BoundaryCallQuerySet(models.QuerySet["BoundaryCall"]):
@@ -134,6 +177,22 @@ class BoundaryCallQuerySet(models.QuerySet["BoundaryCall"]):
         if user.is_staff:
             return self
         return self.filter(client=user)
+
+    def eligible_for_training(self, direction: str, quality_floor: float) -> BoundaryCallQuerySet:
+        """Calls whose (input, output) may teach a student, best tier first in training.datasets.
+
+        Corrections, accepted answers, imported references, and unreviewed LLM answers whose
+        score (if any) reaches the floor. Never rejected calls, and never a student's own
+        unreviewed answers: training on them would only confirm its mistakes.
+        """
+        corrected = Q(review_status=ReviewStatus.CORRECTED, corrected_output__isnull=False)
+        accepted = Q(review_status=ReviewStatus.ACCEPTED, output__isnull=False)
+        unreviewed_teacher = (
+            Q(review_status=ReviewStatus.UNREVIEWED, output__isnull=False)
+            & Q(served_by__in=[ServedBy.TEACHER, ServedBy.IMPORTED])
+            & (Q(quality_score__isnull=True) | Q(quality_score__gte=quality_floor))
+        )
+        return self.filter(direction=direction).filter(corrected | accepted | unreviewed_teacher)
 
 
 class BoundaryCall(models.Model):

@@ -75,13 +75,22 @@ def test_a_crashing_student_is_recorded_and_the_request_still_answers(scripted_l
     assert "CUDA out of memory" in call.diagnostics["student_errors"][0]["error"]
 
 
-def test_a_missing_backend_falls_through_like_a_broken_model():
-    ModelVersionFactory(backend="onnx", is_active=True)
+def test_a_backend_without_a_loader_falls_through_like_a_broken_model():
+    ModelVersionFactory(backend="quantum", is_active=True)
     with pytest.raises(cascade.Unserved):
         cascade.decompose("Chris prefers tea.")
     call = BoundaryCall.objects.get()
     assert call.fallback_reason == "student_error"
     assert "no loader" in call.diagnostics["student_errors"][0]["error"]
+
+
+def test_a_version_whose_artifact_is_missing_falls_through(tmp_path):
+    ModelVersionFactory(
+        backend="transformers", artifact_path=str(tmp_path / "gone"), is_active=True
+    )
+    with pytest.raises(cascade.Unserved):
+        cascade.decompose("Chris prefers tea.")
+    assert BoundaryCall.objects.get().fallback_reason == "student_error"
 
 
 def test_a_student_returning_the_wrong_type_is_treated_as_broken(scripted_loader):

@@ -180,6 +180,31 @@ VALENCE_TEACHER_MAX_RETRIES = env_int("VALENCE_TEACHER_MAX_RETRIES", 2, minimum=
 VALENCE_MODEL_DIR = Path(env_str("VALENCE_MODEL_DIR", str(DATA_DIR / "models"))).resolve()
 # Share of inputs (by a stable hash) held out as the evaluation split; never trained on.
 VALENCE_EVAL_FRACTION = env_float("VALENCE_EVAL_FRACTION", 0.1, minimum=0.0, maximum=0.5)
+# A short name from training.base_models, a local HF folder, or a hub id (if you have a hub).
+VALENCE_BASE_MODELS = {
+    "decomposition": env_str("VALENCE_BASE_MODEL_DECOMPOSITION", "smollm2-135m-instruct"),
+    "recomposition": env_str("VALENCE_BASE_MODEL_RECOMPOSITION", "smollm2-135m-instruct"),
+}
+# Which runtime serves generative students: "onnx" (onnxruntime-genai, int4; fast),
+# "transformers" (the reference), "mlx" (Apple Silicon), or "auto" (mlx on macOS/arm64, else onnx).
+VALENCE_GENERATIVE_BACKEND = env_str("VALENCE_GENERATIVE_BACKEND", "auto")
+VALENCE_TRAIN_EVERY = env_int("VALENCE_TRAIN_EVERY", 1_000, minimum=1)
+VALENCE_TRAIN_QUALITY_FLOOR = env_float("VALENCE_TRAIN_QUALITY_FLOOR", 0.5, minimum=0, maximum=1)
+VALENCE_TRAIN_EPOCHS = env_float("VALENCE_TRAIN_EPOCHS", 2.0, minimum=0.01)
+VALENCE_TRAIN_MAX_STEPS = env_int("VALENCE_TRAIN_MAX_STEPS", 0, minimum=0)  # 0: no cap
+VALENCE_TRAIN_BATCH_SIZE = env_int("VALENCE_TRAIN_BATCH_SIZE", 8, minimum=1)
+VALENCE_TRAIN_LEARNING_RATE = env_float("VALENCE_TRAIN_LEARNING_RATE", 1e-3, minimum=0)
+VALENCE_LORA_RANK = env_int("VALENCE_LORA_RANK", 16, minimum=1)
+VALENCE_EVAL_MAX_PAIRS = env_int("VALENCE_EVAL_MAX_PAIRS", 300, minimum=1)
+# Calibration: the lowest threshold whose accepted eval answers agree with the reference this often.
+VALENCE_CALIBRATION_TARGET = env_float("VALENCE_CALIBRATION_TARGET", 0.95, minimum=0, maximum=1)
+VALENCE_AUTO_PROMOTE = env_bool("VALENCE_AUTO_PROMOTE", True)
+# The gate's floors on each direction's headline metric (decomposition: WebNLG Exact F1;
+# recomposition: chrF++ / 100).
+VALENCE_GATE_FLOORS = {
+    "decomposition": env_float("VALENCE_GATE_MIN_DECOMPOSITION", 0.3, minimum=0, maximum=1),
+    "recomposition": env_float("VALENCE_GATE_MIN_RECOMPOSITION", 0.3, minimum=0, maximum=1),
+}
 
 # --- API. ---
 REST_FRAMEWORK = {

@@ -1,0 +1,177 @@
+"""The model registry's state changes: promote (gated), force, roll back. Each one is audited.
+
+"Active" is the alias that serves traffic. A promotion moves it to a candidate and retires the
+version it replaces; a rollback moves it back to the version the last promotion replaced (or to
+no local model at all, when the first version is rolled back). Web processes notice on their
+next request: the cascade reads the active ids per request and caches models by id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from boundary.models import ModelVersion, VersionEvent, VersionStatus
+
+
+class RegistryError(Exception):
+    """The registry cannot do what was asked (nothing to roll back, wrong status...)."""
+
+
+class PromotionRefused(RegistryError):
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__("; ".join(verdict.reasons))
+        self.verdict = verdict
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+    candidate: float | None = None
+    baseline: float | None = None
+    baseline_version: int | None = None
+    floor: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def gate_verdict(candidate: ModelVersion) -> Verdict:
+    """Would promoting `candidate` make things better? Compared on the same evaluation data."""
+    reasons: list[str] = []
+    score = candidate.headline_metric
+    floor = settings.VALENCE_GATE_FLOORS.get(candidate.direction)
+    active = (
+        ModelVersion.objects.active()
+        .filter(direction=candidate.direction, kind=candidate.kind)
+        .exclude(pk=candidate.pk)
+        .first()
+    )
+    baseline = (candidate.metrics or {}).get("baseline") or {}
+    if candidate.status != VersionStatus.READY:
+        reasons.append(f"v{candidate.pk} is {candidate.status}, not ready")
+    if candidate.is_active:
+        reasons.append(f"v{candidate.pk} is already active")
+    if score is None:
+        reasons.append(f"v{candidate.pk} has no evaluation")
+    elif floor is not None and score < floor:
+        reasons.append(f"headline {score:.3f} is below the floor {floor:.3f}")
+    if candidate.threshold is None:
+        reasons.append(f"v{candidate.pk} has no calibrated threshold")
+    baseline_score = None
+    if active is not None:
+        if baseline.get("version") != active.pk:
+            reasons.append(
+                f"v{candidate.pk} was not evaluated against the active v{active.pk} "
+                "on the same data"
+            )
+        else:
+            baseline_score = baseline.get("headline")
+            if score is not None and baseline_score is not None and score <= baseline_score:
+                reasons.append(
+                    f"headline {score:.3f} does not beat the active v{active.pk}'s "
+                    f"{baseline_score:.3f}"
+                )
+    return Verdict(
+        passed=not reasons,
+        reasons=reasons,
+        candidate=score,
+        baseline=baseline_score,
+        baseline_version=active.pk if active else None,
+        floor=floor,
+    )
+
+
+@transaction.atomic
+def do_promote(
+    version: ModelVersion, *, acting_user: Any = None, reason: str = "", force: bool = False
+) -> VersionEvent:
+    """Make `version` serve. Refused (and logged) unless the gate passes or staff force it."""
+    # Lock the direction's rows so two promotions cannot interleave.
+    list(
+        ModelVersion.objects.select_for_update().filter(
+            direction=version.direction, kind=version.kind
+        )
+    )
+    version.refresh_from_db()
+    verdict = gate_verdict(version)
+    user = acting_user if getattr(acting_user, "pk", None) else None
+    if not verdict.passed and not force:
+        VersionEvent.objects.create(
+            action=VersionEvent.Action.REFUSED,
+            version=version,
+            actor=user,
+            reason=reason,
+            verdict=verdict.as_dict(),
+        )
+        raise PromotionRefused(verdict)
+    if force and not verdict.passed and not reason.strip():
+        raise RegistryError("forcing a promotion past the gate needs a reason")
+    if version.status not in (VersionStatus.READY, VersionStatus.RETIRED) or version.is_active:
+        raise RegistryError(f"v{version.pk} is {version.status} and cannot serve")
+
+    previous = _retire_active(version.direction, version.kind)
+    version.status = VersionStatus.READY
+    version.is_active = True
+    version.promoted_at = timezone.now()
+    version.promoted_by = user
+    version.save(update_fields=["status", "is_active", "promoted_at", "promoted_by", "updated_at"])
+    return VersionEvent.objects.create(
+        action=VersionEvent.Action.FORCE_PROMOTE
+        if force and not verdict.passed
+        else VersionEvent.Action.PROMOTE,
+        version=version,
+        previous_version=previous,
+        actor=user,
+        reason=reason,
+        verdict=verdict.as_dict(),
+    )
+
+
+@transaction.atomic
+def do_rollback(
+    direction: str, kind: str, *, acting_user: Any = None, reason: str = ""
+) -> VersionEvent:
+    """Return the alias to the version the active one replaced (or to none: LLM everywhere).
+
+    The event's `version` is the version rolled back; `previous_version` the one restored.
+    """
+    list(ModelVersion.objects.select_for_update().filter(direction=direction, kind=kind))
+    current = ModelVersion.objects.active().filter(direction=direction, kind=kind).first()
+    if current is None:
+        raise RegistryError(f"no active {direction}/{kind} version to roll back")
+    promotion = (
+        current.events.filter(
+            action__in=[VersionEvent.Action.PROMOTE, VersionEvent.Action.FORCE_PROMOTE]
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    restored = promotion.previous_version if promotion else None
+    _retire_active(direction, kind)
+    if restored is not None:
+        restored.status = VersionStatus.READY
+        restored.is_active = True
+        restored.save(update_fields=["status", "is_active", "updated_at"])
+    user = acting_user if getattr(acting_user, "pk", None) else None
+    return VersionEvent.objects.create(
+        action=VersionEvent.Action.ROLLBACK,
+        version=current,
+        previous_version=restored,
+        actor=user,
+        reason=reason,
+    )
+
+
+def _retire_active(direction: str, kind: str) -> ModelVersion | None:
+    active = ModelVersion.objects.active().filter(direction=direction, kind=kind).first()
+    if active is not None:
+        active.is_active = False
+        active.status = VersionStatus.RETIRED
+        active.save(update_fields=["is_active", "status", "updated_at"])
+    return active

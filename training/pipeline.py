@@ -1,0 +1,372 @@
+"""Data → training → export → evaluation → calibration → registry → (gated) promotion.
+
+`queue_training` creates a queued ModelVersion and hands its id to a django-q2 worker;
+`run_training` is what the worker (or `train_boundary --sync`) executes. Every state change is
+written as it happens, so the console can show live progress and a crash leaves a clear record.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import shutil
+import sys
+import time
+import traceback
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from boundary.models import (
+    IN_FLIGHT,
+    BoundaryCall,
+    Direction,
+    ModelKind,
+    ModelVersion,
+    VersionStatus,
+)
+from boundary.prompts import (
+    decomposition_prompt,
+    decomposition_target,
+    recomposition_prompt,
+    recomposition_target,
+)
+from boundary.registry import PromotionRefused, do_promote
+from boundary.students import StudentSpec, load_student
+from training.datasets import TrainingPair, eligible_pairs, split_pairs
+from training.evaluation import Example, evaluate
+from training.models import Evaluation, TrainingRun
+
+logger = logging.getLogger(__name__)
+
+# A run whose worker has not reported for this long is presumed dead (killed, OOM, reboot).
+STALE_AFTER = timedelta(minutes=30)
+
+
+def serving_backend() -> str:
+    choice = settings.VALENCE_GENERATIVE_BACKEND
+    if choice != "auto":
+        return choice
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        return "mlx"
+    return "onnx"
+
+
+def latest_watermark(direction: str, kind: str = ModelKind.GENERATIVE) -> int:
+    return (
+        ModelVersion.objects.filter(direction=direction, kind=kind).aggregate(
+            mark=Max("data_watermark")
+        )["mark"]
+        or 0
+    )
+
+
+def new_eligible_pairs(direction: str) -> int:
+    """Eligible calls stored since the data the last training (of any outcome) saw."""
+    return (
+        BoundaryCall.objects.eligible_for_training(direction, settings.VALENCE_TRAIN_QUALITY_FLOOR)
+        .filter(pk__gt=latest_watermark(direction))
+        .count()
+    )
+
+
+def maybe_queue_training(direction: str) -> ModelVersion | None:
+    """The automatic trigger: queue a training after VALENCE_TRAIN_EVERY new eligible pairs."""
+    reap_stale_runs()
+    in_flight = ModelVersion.objects.filter(
+        direction=direction, kind=ModelKind.GENERATIVE, status__in=IN_FLIGHT
+    )
+    if in_flight.exists() or new_eligible_pairs(direction) < settings.VALENCE_TRAIN_EVERY:
+        return None
+    return queue_training(direction, trigger=TrainingRun.Trigger.AUTOMATIC)
+
+
+def queue_training(
+    direction: str,
+    *,
+    trigger: str,
+    acting_user: Any = None,
+    config: dict[str, Any] | None = None,
+    enqueue: bool = True,
+) -> ModelVersion | None:
+    """Create a queued version and its run; None when one is already in flight."""
+    user = acting_user if getattr(acting_user, "pk", None) else None
+    try:
+        with transaction.atomic():
+            version = ModelVersion.objects.create(
+                direction=direction,
+                kind=ModelKind.GENERATIVE,
+                backend=serving_backend(),
+                base_model=settings.VALENCE_BASE_MODELS[direction],
+                status=VersionStatus.QUEUED,
+                created_by=user,
+                # Claimed now so that the trigger does not fire again for the same pairs.
+                data_watermark=BoundaryCall.objects.filter(direction=direction).aggregate(
+                    mark=Max("pk")
+                )["mark"],
+            )
+            run = TrainingRun.objects.create(version=version, trigger=trigger, config=config or {})
+            if enqueue:
+                transaction.on_commit(lambda: _enqueue(run))
+    except IntegrityError:  # the one-training-in-flight constraint: another worker won
+        return None
+    return version
+
+
+def _enqueue(run: TrainingRun) -> None:
+    from django_q.tasks import async_task
+
+    task_id = async_task(
+        "training.tasks.train_version",
+        run.version_id,
+        task_name=f"train v{run.version_id} {run.version.direction}",
+    )
+    TrainingRun.objects.filter(pk=run.pk).update(task_id=str(task_id or ""))
+
+
+def reap_stale_runs() -> int:
+    """Fail runs whose worker stopped reporting, so they no longer block new trainings."""
+    cutoff = timezone.now() - STALE_AFTER
+    stale = TrainingRun.objects.filter(
+        status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff
+    ).select_related("version")
+    count = 0
+    for run in stale:
+        _fail(run, "the worker stopped reporting (killed or restarted?)")
+        count += 1
+    return count
+
+
+def run_training(version_id: int) -> ModelVersion:
+    """Train, export, evaluate, calibrate and (if allowed and the gate agrees) promote."""
+    version = ModelVersion.objects.get(pk=version_id)
+    run = version.training_run
+    if run.status != TrainingRun.Status.PENDING:
+        raise RuntimeError(f"v{version_id}'s run is {run.status}; only pending runs start")
+    _update(run, status=TrainingRun.Status.RUNNING, started_at=timezone.now())
+    _set_status(version, VersionStatus.TRAINING)
+    try:
+        _train_evaluate_register(version, run)
+    except Exception as exc:
+        from training.trainers.generative import Cancelled
+
+        if isinstance(exc, Cancelled):
+            _fail(run, str(exc), status=TrainingRun.Status.CANCELLED)
+        else:
+            logger.exception("training v%s failed", version_id)
+            _fail(run, f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
+        version.refresh_from_db()
+        return version
+    version.refresh_from_db()
+    if settings.VALENCE_AUTO_PROMOTE and run.trigger != TrainingRun.Trigger.MANUAL:
+        try:
+            do_promote(version, reason=f"automatic ({run.trigger}): the gate passed")
+            run.append_log("promoted: the gate passed")
+        except PromotionRefused as refused:
+            run.append_log(f"not promoted: {refused}")
+        version.refresh_from_db()
+    return version
+
+
+def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
+    from training.base_models import resolve_base_model
+    from training.trainers.generative import TrainConfig, train_lora
+
+    direction = version.direction
+    config = TrainConfig(**{**_default_config(), **run.config.get("train", {})})
+    train, held_out = split_pairs(
+        eligible_pairs(direction),
+        max_train=run.config.get("max_train_pairs"),
+        max_eval=settings.VALENCE_EVAL_MAX_PAIRS,
+    )
+    if not train:
+        raise ValueError(f"no eligible {direction} training pairs")
+    watermark = max(p.call_id for p in train + held_out)
+    ModelVersion.objects.filter(pk=version.pk).update(
+        train_count=len(train), eval_count=len(held_out), data_watermark=watermark
+    )
+    run.config = {**run.config, "train": config.as_dict(), "train_pairs": len(train)}
+    _update(run, config=run.config)
+    run.append_log(f"{len(train)} training pairs, {len(held_out)} evaluation pairs")
+
+    base = resolve_base_model(version.base_model, settings.VALENCE_MODEL_DIR)
+    artifact = Path(settings.VALENCE_MODEL_DIR) / f"v{version.pk}"
+    if artifact.exists():
+        shutil.rmtree(artifact)
+    ModelVersion.objects.filter(pk=version.pk).update(artifact_path=str(artifact))
+
+    cancel_check = _CancelCheck(run)
+    result = train_lora(
+        base,
+        [_example_text(direction, pair) for pair in train],
+        artifact,
+        config,
+        on_progress=_ProgressWriter(run),
+        should_stop=cancel_check,
+    )
+    run.append_log(
+        f"trained {result.steps} steps on {result.examples} examples in {result.seconds:.0f} s "
+        f"({result.device}); final loss {result.final_loss:.3f}; "
+        f"{result.skipped_too_long} too long"
+    )
+    version.refresh_from_db()
+    if version.backend == "onnx":
+        from boundary.generation import export_ort_genai
+
+        started = time.perf_counter()
+        export_ort_genai(result.merged_dir, artifact / "ort-genai")
+        run.append_log(
+            f"exported to onnxruntime-genai int4 in {time.perf_counter() - started:.0f} s"
+        )
+
+    _set_status(version, VersionStatus.EVALUATING)
+    report = evaluate_version(version, examples_from_pairs(held_out), source="eval split")
+    run.append_log(
+        f"headline {report['headline']:.3f}, threshold {version.threshold:.3f}, "
+        f"expected fallback {version.expected_fallback_rate:.1%}"
+    )
+    _set_status(version, VersionStatus.READY)
+    _update(run, status=TrainingRun.Status.SUCCEEDED, finished_at=timezone.now())
+
+
+def evaluate_version(
+    version: ModelVersion, examples: list[Example], *, source: str, calibrate: bool = True
+) -> dict[str, Any]:
+    """Score `version` on `examples`; on the eval split, also calibrate and compare with the
+    active version on the very same examples (the gate compares like with like)."""
+    student = load_student(_spec(version))
+    report = evaluate(
+        student, version.direction, examples, target=settings.VALENCE_CALIBRATION_TARGET
+    )
+    metrics = dict(report.metrics)
+    Evaluation.objects.create(
+        version=version,
+        data_source=source,
+        data_fingerprint=metrics["data_fingerprint"],
+        count=len(examples),
+        metrics=metrics,
+        latency_p50_ms=report.latency_p50_ms,
+        latency_p95_ms=report.latency_p95_ms,
+    )
+    if not calibrate:
+        return metrics
+    metrics["latency_p50_ms"] = report.latency_p50_ms
+    metrics["latency_p95_ms"] = report.latency_p95_ms
+    active = ModelVersion.objects.active().filter(direction=version.direction, kind=version.kind)
+    baseline = active.exclude(pk=version.pk).first()
+    if baseline is not None and examples:
+        baseline_report = evaluate(
+            load_student(_spec(baseline)),
+            baseline.direction,
+            examples,
+            target=settings.VALENCE_CALIBRATION_TARGET,
+        )
+        metrics["baseline"] = {
+            "version": baseline.pk,
+            "headline": baseline_report.metrics["headline"],
+            "data_fingerprint": baseline_report.metrics["data_fingerprint"],
+        }
+    version.metrics = metrics
+    version.threshold = report.calibration.threshold
+    version.expected_fallback_rate = report.calibration.expected_fallback_rate
+    version.save(update_fields=["metrics", "threshold", "expected_fallback_rate", "updated_at"])
+    return metrics
+
+
+def examples_from_pairs(pairs: list[TrainingPair]) -> list[Example]:
+    """Group pairs by input: every target of one input is a reference for it."""
+    grouped: dict[str, list[TrainingPair]] = {}
+    for pair in pairs:
+        grouped.setdefault(pair.input_hash, []).append(pair)
+    return [
+        Example(source=group[0].source, references=tuple(p.target for p in group))
+        for group in grouped.values()
+    ]
+
+
+def _example_text(direction: str, pair: TrainingPair) -> tuple[str, str]:
+    if direction == Direction.DECOMPOSITION:
+        return decomposition_prompt(str(pair.source)), decomposition_target(pair.target)
+    return recomposition_prompt(pair.source), recomposition_target(str(pair.target))
+
+
+def _default_config() -> dict[str, Any]:
+    return {
+        "epochs": settings.VALENCE_TRAIN_EPOCHS,
+        "max_steps": settings.VALENCE_TRAIN_MAX_STEPS,
+        "batch_size": settings.VALENCE_TRAIN_BATCH_SIZE,
+        "learning_rate": settings.VALENCE_TRAIN_LEARNING_RATE,
+        "lora_rank": settings.VALENCE_LORA_RANK,
+        "lora_alpha": 2 * settings.VALENCE_LORA_RANK,
+    }
+
+
+def _spec(version: ModelVersion) -> StudentSpec:
+    return StudentSpec(
+        version_id=version.pk,
+        direction=version.direction,
+        kind=version.kind,
+        backend=version.backend,
+        base_model=version.base_model,
+        artifact_path=version.artifact_path,
+    )
+
+
+class _ProgressWriter:
+    """Writes progress at most every 2 s: live enough for a console, cheap for the database."""
+
+    def __init__(self, run: TrainingRun) -> None:
+        self.run = run
+        self.last = 0.0
+
+    def __call__(self, progress) -> None:
+        now = time.monotonic()
+        if now - self.last < 2 and progress.step != progress.total_steps:
+            return
+        self.last = now
+        _update(
+            self.run,
+            step=progress.step,
+            total_steps=progress.total_steps,
+            loss=progress.loss,
+            eta_seconds=progress.eta_s,
+        )
+
+
+class _CancelCheck:
+    """Reads the cancel flag every few seconds, not every step."""
+
+    def __init__(self, run: TrainingRun) -> None:
+        self.run = run
+        self.last = 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self.last < 3:
+            return False
+        self.last = now
+        return TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
+
+
+def _update(run: TrainingRun, **fields: Any) -> None:
+    fields["heartbeat_at"] = timezone.now()
+    TrainingRun.objects.filter(pk=run.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(run, name, value)
+
+
+def _set_status(version: ModelVersion, status: str) -> None:
+    version.status = status
+    version.save(update_fields=["status", "updated_at"])
+
+
+def _fail(run: TrainingRun, error: str, *, status: str = TrainingRun.Status.FAILED) -> None:
+    _update(run, status=status, error=error, finished_at=timezone.now())
+    ModelVersion.objects.filter(pk=run.version_id).update(
+        status=VersionStatus.FAILED, is_active=False
+    )

@@ -1,0 +1,207 @@
+"""LoRA fine-tuning of a small causal LM on (prompt, target) pairs (Django-free).
+
+One adapter per direction: each direction has its own registry entry, threshold and
+lifecycle, so they are trained, gated and rolled back independently. The adapter is merged
+into the base weights at the end, because the fast runtimes (onnxruntime-genai, MLX) serve a
+plain model, not base + adapter.
+
+The loss covers only the target tokens (and the end-of-sequence token that teaches the model to
+stop); prompts are masked. Batches are grouped by length and padded per batch (dynamic
+padding), which on a CPU is worth about 2x over padding everything to the longest example.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: float = 2.0
+    max_steps: int = 0  # 0: no cap; otherwise stop after this many optimiser steps
+    max_seconds: float = 0.0  # 0: no budget; otherwise stop (and keep the model) after this long
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    max_length: int = 256
+    warmup_ratio: float = 0.05
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    total_steps: int
+    loss: float
+    elapsed_s: float
+
+    @property
+    def eta_s(self) -> float:
+        if not self.step:
+            return 0.0
+        return self.elapsed_s / self.step * (self.total_steps - self.step)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    merged_dir: Path
+    steps: int
+    examples: int
+    skipped_too_long: int
+    final_loss: float
+    seconds: float
+    device: str
+
+
+class Cancelled(Exception):
+    """should_stop() asked the trainer to stop; nothing is saved."""
+
+
+def train_lora(
+    base_model: str | Path,
+    examples: Sequence[tuple[str, str]],
+    out_dir: Path,
+    config: TrainConfig = TrainConfig(),  # noqa: B008 - frozen dataclass, safe as a default
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Fine-tune, merge, and save a plain HF model folder at out_dir/"merged"."""
+    if not examples:
+        raise ValueError("no training examples")
+    started = time.perf_counter()
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base_model))
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=torch.float32)
+    model.to(device)
+
+    encoded, skipped = _encode(tokenizer, examples, config.max_length)
+    if not encoded:
+        raise ValueError(f"every example is longer than max_length={config.max_length} tokens")
+    batches_per_epoch = math.ceil(len(encoded) / config.batch_size)
+    total_steps = max(1, math.ceil(config.epochs * batches_per_epoch))
+    if config.max_steps:
+        total_steps = min(total_steps, config.max_steps)
+
+    targets = [
+        name for name in LORA_TARGETS if any(n.endswith(name) for n, _ in model.named_modules())
+    ]
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            task_type="CAUSAL_LM",
+            r=config.lora_rank,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=targets,
+        ),
+    )
+    optimiser = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate
+    )
+    schedule = get_linear_schedule_with_warmup(
+        optimiser, int(total_steps * config.warmup_ratio), total_steps
+    )
+
+    model.train()
+    step, loss_value, smoothed = 0, float("nan"), None
+    rng = random.Random(config.seed)
+    while step < total_steps:
+        for batch in _batches(encoded, config.batch_size, tokenizer.pad_token_id, rng):
+            if should_stop is not None and should_stop():
+                raise Cancelled(f"cancelled at step {step} of {total_steps}")
+            batch = {key: value.to(device) for key, value in batch.items()}
+            loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            schedule.step()
+            optimiser.zero_grad(set_to_none=True)
+            step += 1
+            loss_value = float(loss.detach())
+            smoothed = loss_value if smoothed is None else 0.9 * smoothed + 0.1 * loss_value
+            elapsed = time.perf_counter() - started
+            if on_progress is not None:
+                on_progress(Progress(step, total_steps, smoothed, elapsed))
+            if step >= total_steps or (config.max_seconds and elapsed >= config.max_seconds):
+                total_steps = step
+                break
+
+    merged_dir = out_dir / "merged"
+    merged = model.merge_and_unload()
+    merged.eval()
+    merged.save_pretrained(merged_dir, safe_serialization=True)
+    tokenizer.save_pretrained(merged_dir)
+    return TrainResult(
+        merged_dir=merged_dir,
+        steps=step,
+        examples=len(encoded),
+        skipped_too_long=skipped,
+        final_loss=smoothed if smoothed is not None else loss_value,
+        seconds=time.perf_counter() - started,
+        device=device,
+    )
+
+
+def _encode(
+    tokenizer, examples: Sequence[tuple[str, str]], max_length: int
+) -> tuple[list[tuple[list[int], int]], int]:
+    """(token ids, prompt length) per example. Prompt and target are tokenised apart, exactly
+    as at inference time, where the model continues the tokenised prompt."""
+    encoded, skipped = [], 0
+    for prompt, target in examples:
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        target_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
+        ids = prompt_ids + target_ids + [tokenizer.eos_token_id]
+        if len(ids) > max_length:
+            skipped += 1
+            continue
+        encoded.append((ids, len(prompt_ids)))
+    return encoded, skipped
+
+
+def _batches(encoded, batch_size: int, pad_id: int, rng: random.Random):
+    """Length-grouped, shuffled batches, each padded to its own longest example."""
+    order = list(range(len(encoded)))
+    rng.shuffle(order)
+    pool = batch_size * 32
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: len(encoded[i][0]))
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    for indices in batches:
+        width = max(len(encoded[i][0]) for i in indices)
+        input_ids = torch.full((len(indices), width), pad_id, dtype=torch.long)
+        labels = torch.full((len(indices), width), -100, dtype=torch.long)
+        attention = torch.zeros((len(indices), width), dtype=torch.long)
+        for row, i in enumerate(indices):
+            ids, prompt_len = encoded[i]
+            input_ids[row, : len(ids)] = torch.tensor(ids)
+            labels[row, prompt_len : len(ids)] = torch.tensor(ids[prompt_len:])
+            attention[row, : len(ids)] = 1
+        yield {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
