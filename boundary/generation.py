@@ -14,6 +14,7 @@ the "onnx" backend, `<artifact_path>/ort-genai` (built by `export_ort_genai`).
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -21,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -92,13 +93,16 @@ class TransformersGenerator:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self._torch = torch
-        self.model_dir = Path(model_dir)
-        self._tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+        self.model_dir = _existing_dir(model_dir)
+        self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
         self._model = AutoModelForCausalLM.from_pretrained(
-            self.model_dir, dtype=torch.float32, local_files_only=True
+            str(self.model_dir), dtype=torch.float32, local_files_only=True
         )
         self._model.eval()
         self.eos_token_ids = _eos_ids(self._tokenizer.eos_token_id, self._model.generation_config)
+        # transformers 5.24 renamed forward's `past_key_values` to `cache` (the old name warns).
+        parameters = inspect.signature(self._model.forward).parameters
+        self._cache_name = "cache" if "cache" in parameters else "past_key_values"
 
     def generate(self, prompt: str, max_new_tokens: int) -> Generation:
         torch = self._torch
@@ -108,9 +112,8 @@ class TransformersGenerator:
         complete = False
         with torch.inference_mode():
             # logits_to_keep=1: the prompt's other positions need no vocabulary projection.
-            out = self._model(
-                input_ids=torch.tensor([ids]), use_cache=True, logits_to_keep=1
-            )
+            out = self._model(input_ids=torch.tensor([ids]), use_cache=True, logits_to_keep=1)
+            cache = getattr(out, self._cache_name)  # filled in place by each later call
             while len(tokens) < max_new_tokens:
                 logits = out.logits[0, -1].numpy()
                 token = int(logits.argmax())
@@ -122,43 +125,48 @@ class TransformersGenerator:
                 if len(tokens) == max_new_tokens:
                     break
                 out = self._model(
-                    input_ids=torch.tensor([[token]]),
-                    past_key_values=out.past_key_values,
-                    use_cache=True,
+                    input_ids=torch.tensor([[token]]), use_cache=True, **{self._cache_name: cache}
                 )
         text = self._tokenizer.decode(tokens, skip_special_tokens=False)
         return Generation(text=text, token_logprobs=logprobs, complete=complete)
 
 
 class OrtGenAIGenerator:
-    """The fast backend: a folder built by `export_ort_genai` (model, genai_config, tokenizer)."""
+    """The fast backend: a folder built by `export_ort_genai` (model, genai_config, tokenizer).
+
+    Text is encoded and decoded with the folder's tokenizer.json through the `tokenizers`
+    library, the same code transformers runs, so token ids match training exactly. (og.Tokenizer
+    0.18 silently drops everything after an invalid UTF-8 byte when decoding.)
+    """
 
     def __init__(self, model_dir: str | Path) -> None:
         import onnxruntime_genai as og
+        from tokenizers import Tokenizer
 
         self._og = og
-        self.model_dir = Path(model_dir)
+        self.model_dir = _existing_dir(model_dir)
         self._model = og.Model(str(self.model_dir))
-        self._tokenizer = og.Tokenizer(self._model)
-        config = json.loads((self.model_dir / "genai_config.json").read_text())
-        self.context_length = int(config["model"]["context_length"])
-        self.eos_token_ids = frozenset(int(t) for t in self._tokenizer.eos_token_ids)
+        self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        config = json.loads((self.model_dir / "genai_config.json").read_text())["model"]
+        self.context_length = int(config["context_length"])
+        eos = config["eos_token_id"]
+        self.eos_token_ids = frozenset(int(t) for t in (eos if isinstance(eos, list) else [eos]))
 
     def generate(self, prompt: str, max_new_tokens: int) -> Generation:
         og = self._og
-        ids = self._tokenizer.encode(prompt)
+        ids = self._tokenizer.encode(prompt, add_special_tokens=False).ids
         max_new_tokens = min(max_new_tokens, self.context_length - len(ids))
         if max_new_tokens <= 0:
             raise ValueError(f"the prompt fills the {self.context_length}-token context")
         params = og.GeneratorParams(self._model)
         params.set_search_options(do_sample=False, max_length=len(ids) + max_new_tokens)
         generator = og.Generator(self._model, params)
-        generator.append_tokens(ids)
+        generator.append_tokens(np.asarray(ids, dtype=np.int32))
         tokens: list[int] = []
         logprobs: list[float] = []
         complete = False
         while len(tokens) < max_new_tokens:
-            # The logits of the last position: what the next token is chosen from.
+            # Logits of the last position only: what the next token is chosen from.
             logits = generator.get_logits().reshape(-1)
             token = int(logits.argmax())
             if token in self.eos_token_ids:
@@ -168,9 +176,16 @@ class OrtGenAIGenerator:
             logprobs.append(_logprob(logits, token))
             if len(tokens) == max_new_tokens:
                 break
-            generator.append_tokens([token])
-        text = self._tokenizer.decode(np.asarray(tokens, dtype=np.int32)) if tokens else ""
+            generator.append_tokens(np.asarray([token], dtype=np.int32))
+        text = self._tokenizer.decode(tokens, skip_special_tokens=False)
         return Generation(text=text, token_logprobs=logprobs, complete=complete)
+
+
+def _existing_dir(path: str | Path) -> Path:
+    folder = Path(path)
+    if not folder.is_dir():
+        raise BackendUnavailable(f"no model folder at {folder}")
+    return folder
 
 
 def _eos_ids(tokenizer_eos: int | None, generation_config: Any) -> frozenset[int]:
@@ -187,19 +202,30 @@ def _eos_ids(tokenizer_eos: int | None, generation_config: Any) -> frozenset[int
     return frozenset(ids)
 
 
-def export_ort_genai(hf_dir: Path, out_dir: Path, *, precision: str = "int4") -> Path:
+def export_ort_genai(
+    hf_dir: Path,
+    out_dir: Path,
+    *,
+    precision: str = "int4",
+    extra_options: Mapping[str, str] | None = None,
+) -> Path:
     """Build an onnxruntime-genai model (CPU) from a local, merged HF folder; returns out_dir.
 
-    Runs the builder in a child process: it puts its own modules ("builders", "quantization")
-    on sys.path and holds the whole float32 model in memory. Works offline: the input is a
-    local folder and the hub is switched off. The output holds the tokenizer too, so it is
-    self-contained. It is written to a temporary sibling first and renamed into place.
+    The builder runs in a child process: it puts its own modules ("builders", "quantization")
+    on sys.path and holds the whole float32 model in memory. It works offline because the
+    input is a local folder (--input) and the hub is switched off (HF_HUB_OFFLINE). The output
+    carries the tokenizer too, so it is self-contained. It is built in a temporary sibling and
+    renamed into place, so a failed export never leaves a half-written folder behind.
+
+    `extra_options` are the builder's KEY=VALUE options; prune_lm_head=true is on by default
+    (prefill computes logits for the last position only: same output, ~20% faster prefill).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     hf_dir, out_dir = Path(hf_dir).resolve(), Path(out_dir)
     if not (hf_dir / "config.json").is_file():
         raise ExportFailed(f"{hf_dir} is not a Hugging Face model folder (no config.json)")
+    options = {"prune_lm_head": "true", **(extra_options or {})}
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}-", dir=out_dir.parent) as scratch:
@@ -218,6 +244,8 @@ def export_ort_genai(hf_dir: Path, out_dir: Path, *, precision: str = "int4") ->
             "cpu",
             "--cache_dir",
             str(cache),
+            "--extra_options",
+            *(f"{key}={value}" for key, value in options.items()),
         ]
         result = subprocess.run(
             command, capture_output=True, text=True, env=env, cwd=scratch, check=False

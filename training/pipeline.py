@@ -170,9 +170,9 @@ def run_training(version_id: int) -> ModelVersion:
     if settings.VALENCE_AUTO_PROMOTE and run.trigger != TrainingRun.Trigger.MANUAL:
         try:
             do_promote(version, reason=f"automatic ({run.trigger}): the gate passed")
-            run.append_log("promoted: the gate passed")
+            _log(run, "promoted: the gate passed")
         except PromotionRefused as refused:
-            run.append_log(f"not promoted: {refused}")
+            _log(run, f"not promoted: {refused}")
         version.refresh_from_db()
     return version
 
@@ -186,7 +186,7 @@ def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
     train, held_out = split_pairs(
         eligible_pairs(direction),
         max_train=run.config.get("max_train_pairs"),
-        max_eval=settings.VALENCE_EVAL_MAX_PAIRS,
+        max_eval=run.config.get("max_eval_pairs") or settings.VALENCE_EVAL_MAX_PAIRS,
     )
     if not train:
         raise ValueError(f"no eligible {direction} training pairs")
@@ -196,7 +196,7 @@ def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
     )
     run.config = {**run.config, "train": config.as_dict(), "train_pairs": len(train)}
     _update(run, config=run.config)
-    run.append_log(f"{len(train)} training pairs, {len(held_out)} evaluation pairs")
+    _log(run, f"{len(train)} training pairs, {len(held_out)} evaluation pairs")
 
     base = resolve_base_model(version.base_model, settings.VALENCE_MODEL_DIR)
     artifact = Path(settings.VALENCE_MODEL_DIR) / f"v{version.pk}"
@@ -213,10 +213,11 @@ def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
         on_progress=_ProgressWriter(run),
         should_stop=cancel_check,
     )
-    run.append_log(
+    _log(
+        run,
         f"trained {result.steps} steps on {result.examples} examples in {result.seconds:.0f} s "
         f"({result.device}); final loss {result.final_loss:.3f}; "
-        f"{result.skipped_too_long} too long"
+        f"{result.skipped_too_long} too long",
     )
     version.refresh_from_db()
     if version.backend == "onnx":
@@ -224,15 +225,14 @@ def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
 
         started = time.perf_counter()
         export_ort_genai(result.merged_dir, artifact / "ort-genai")
-        run.append_log(
-            f"exported to onnxruntime-genai int4 in {time.perf_counter() - started:.0f} s"
-        )
+        _log(run, f"exported to onnxruntime-genai int4 in {time.perf_counter() - started:.0f} s")
 
     _set_status(version, VersionStatus.EVALUATING)
     report = evaluate_version(version, examples_from_pairs(held_out), source="eval split")
-    run.append_log(
+    _log(
+        run,
         f"headline {report['headline']:.3f}, threshold {version.threshold:.3f}, "
-        f"expected fallback {version.expected_fallback_rate:.1%}"
+        f"expected fallback {version.expected_fallback_rate:.1%}",
     )
     _set_status(version, VersionStatus.READY)
     _update(run, status=TrainingRun.Status.SUCCEEDED, finished_at=timezone.now())
@@ -327,12 +327,23 @@ class _ProgressWriter:
     def __init__(self, run: TrainingRun) -> None:
         self.run = run
         self.last = 0.0
+        self.last_logged = time.monotonic()
 
     def __call__(self, progress) -> None:
         now = time.monotonic()
         if now - self.last < 2 and progress.step != progress.total_steps:
             return
         self.last = now
+        if now - self.last_logged >= 30:
+            self.last_logged = now
+            logger.info(
+                "v%s step %s/%s loss %.3f, about %.0f s left",
+                self.run.version_id,
+                progress.step,
+                progress.total_steps,
+                progress.loss,
+                progress.eta_s,
+            )
         _update(
             self.run,
             step=progress.step,
@@ -355,6 +366,12 @@ class _CancelCheck:
             return False
         self.last = now
         return TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
+
+
+def _log(run: TrainingRun, line: str) -> None:
+    """Into the run's log (the console shows it) and the process log (bin/serve shows it)."""
+    logger.info("v%s %s", run.version_id, line)
+    run.append_log(line)
 
 
 def _update(run: TrainingRun, **fields: Any) -> None:

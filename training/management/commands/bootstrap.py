@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from boundary.models import BoundaryCall, Direction, ModelKind, ModelVersion, ServedBy
+from training.base_models import fetch_base_model
+from training.datasets import import_pairs
+from training.models import TrainingRun
+from training.pipeline import queue_training, run_training
+
+CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "valence_examples.jsonl"
+
+
+class Command(BaseCommand):
+    help = (
+        "Offline start: with no LLM key and no active local model, import the shipped example "
+        "corpus, train a student per direction within a time budget, and promote it if it "
+        "passes the gate. With a key, do nothing: the service starts cold and learns from use."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--force", action="store_true", help="Train even with an API key.")
+        parser.add_argument(
+            "--seconds",
+            type=float,
+            default=settings.VALENCE_BOOTSTRAP_SECONDS,
+            help="Training budget per direction (default: VALENCE_BOOTSTRAP_SECONDS).",
+        )
+
+    def handle(self, *args, force: bool, seconds: float, **options) -> None:
+        if settings.ANTHROPIC_API_KEY and not force:
+            self.stdout.write("An Anthropic key is set: starting cold; students train from use.")
+            return
+        todo = [
+            direction
+            for direction in Direction.values
+            if not ModelVersion.objects.active()
+            .filter(direction=direction, kind=ModelKind.GENERATIVE)
+            .exists()
+        ]
+        if not todo:
+            self.stdout.write("Local models are active for both directions.")
+            return
+        if not BoundaryCall.objects.filter(served_by=ServedBy.IMPORTED).exists():
+            counts = import_pairs(CORPUS)
+            self.stdout.write(f"Imported the example corpus: {counts}")
+        fetch_base_model(settings.VALENCE_BASE_MODELS[todo[0]], settings.VALENCE_MODEL_DIR)
+        for direction in todo:
+            self.stdout.write(f"Training the {direction} student (budget {seconds:.0f} s)...")
+            version = queue_training(
+                direction,
+                trigger=TrainingRun.Trigger.BOOTSTRAP,
+                config={"train": {"max_seconds": seconds}, "max_eval_pairs": 120},
+                enqueue=False,
+            )
+            if version is None:
+                self.stdout.write(f"  a {direction} training is already running; skipped")
+                continue
+            version = run_training(version.pk)
+            self.stdout.write(self._summary(version))
+
+    def _summary(self, version: ModelVersion) -> str:
+        run = version.training_run
+        if run.status != TrainingRun.Status.SUCCEEDED:
+            return f"  v{version.pk} {run.status}: {run.error.splitlines()[0] if run.error else ''}"
+        state = "active" if version.is_active else "not promoted (see the run log)"
+        return (
+            f"  v{version.pk} {state}: headline {version.headline_metric:.3f}, "
+            f"threshold {version.threshold:.3f}, "
+            f"expected fallback {version.expected_fallback_rate:.0%}"
+        )

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from boundary.triples import Triple, TripleLimits, TripleValidationError, parse_triples
+from training.scoring import score_decomposition, score_recomposition
+
+# Scoring must take whatever a model emitted, however long; only the file format is checked.
+_LIMITS = TripleLimits(max_triples=10_000, max_field_chars=10_000)
+
+
+class Command(BaseCommand):
+    help = (
+        "Score predictions against WebNLG-style JSONL references and print a JSON report. "
+        "decomposition: prediction lines {id, triples}, joined to references by id. "
+        "recomposition: prediction lines {entry_id, text}; every text of an entry is a reference."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--direction", choices=["decomposition", "recomposition"], required=True
+        )
+        parser.add_argument("--predictions", type=Path, required=True, metavar="FILE")
+        parser.add_argument("--references", type=Path, required=True, metavar="FILE")
+        parser.add_argument("--output", type=Path, metavar="FILE", help="Also write it here.")
+
+    def handle(
+        self,
+        *args: object,
+        direction: str,
+        predictions: Path,
+        references: Path,
+        output: Path | None,
+        **options: object,
+    ) -> None:
+        if direction == "decomposition":
+            report = _score_decomposition(predictions, references)
+        else:
+            report = _score_recomposition(predictions, references)
+        text = json.dumps(report, indent=2)
+        if output is not None:
+            try:
+                output.write_text(text + "\n", encoding="utf-8")
+            except OSError as error:
+                raise CommandError(f"{output}: cannot write it ({error.strerror}).") from error
+        self.stdout.write(text)
+
+
+def _score_decomposition(predictions: Path, references: Path) -> dict[str, Any]:
+    expected: dict[str, list[Triple]] = {}
+    for where, record in _records(references):
+        record_id = _string(record, "id", where)
+        if record_id in expected:
+            raise CommandError(f"{where}: duplicate id {record_id!r}.")
+        expected[record_id] = _triples(record, where, allow_empty=False)
+
+    predicted: dict[str, list[Triple]] = {}
+    for where, record in _records(predictions):
+        record_id = _string(record, "id", where)
+        if record_id not in expected:
+            raise CommandError(f"{where}: id {record_id!r} is not in {references}.")
+        if record_id in predicted:
+            raise CommandError(f"{where}: duplicate id {record_id!r}.")
+        predicted[record_id] = _triples(record, where, allow_empty=True)
+
+    # A reference without a prediction scores as an empty prediction: it costs recall.
+    scores = score_decomposition([predicted.get(i, []) for i in expected], list(expected.values()))
+    return {
+        "direction": "decomposition",
+        "missing_predictions": len(expected) - len(predicted),
+        **scores,
+    }
+
+
+def _score_recomposition(predictions: Path, references: Path) -> dict[str, Any]:
+    texts: dict[str, list[str]] = {}
+    for where, record in _records(references):
+        entry_id = _string(record, "entry_id", where)
+        texts.setdefault(entry_id, []).append(_string(record, "text", where))
+
+    hypotheses: dict[str, str] = {}
+    for where, record in _records(predictions):
+        entry_id = _string(record, "entry_id", where)
+        if entry_id not in texts:
+            raise CommandError(f"{where}: entry_id {entry_id!r} is not in {references}.")
+        if entry_id in hypotheses:
+            raise CommandError(f"{where}: duplicate entry_id {entry_id!r}.")
+        hypotheses[entry_id] = _string(record, "text", where, allow_empty=True)
+
+    # An entry without a prediction scores as an empty text.
+    scores = score_recomposition([hypotheses.get(e, "") for e in texts], list(texts.values()))
+    return {
+        "direction": "recomposition",
+        "missing_predictions": len(texts) - len(hypotheses),
+        **scores,
+    }
+
+
+def _records(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each object of a JSONL file, with "<path>, line <n>" for messages; blank lines skipped."""
+    try:
+        # Not splitlines(): JSON strings may hold U+2028 and friends unescaped.
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except FileNotFoundError as error:
+        raise CommandError(f"{path}: no such file.") from error
+    except UnicodeDecodeError as error:
+        raise CommandError(f"{path}: not UTF-8 text ({error.reason}).") from error
+    except OSError as error:
+        raise CommandError(f"{path}: cannot read it ({error.strerror}).") from error
+    found = False
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path}, line {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise CommandError(f"{where}: invalid JSON ({error.msg}).") from error
+        if not isinstance(record, dict):
+            raise CommandError(f"{where}: expected a JSON object.")
+        found = True
+        yield where, record
+    if not found:
+        raise CommandError(f"{path}: no records.")
+
+
+def _string(record: dict[str, Any], key: str, where: str, *, allow_empty: bool = False) -> str:
+    if key not in record:
+        raise CommandError(f"{where}: missing key {key!r}.")
+    value = record[key]
+    if not isinstance(value, str):
+        raise CommandError(f"{where}: {key!r} must be a string.")
+    if not (allow_empty or value.strip()):
+        raise CommandError(f"{where}: {key!r} must not be empty.")
+    return value
+
+
+def _triples(record: dict[str, Any], where: str, *, allow_empty: bool) -> list[Triple]:
+    if "triples" not in record:
+        raise CommandError(f"{where}: missing key 'triples'.")
+    data = record["triples"]
+    if allow_empty and data == []:
+        return []  # a model may find no facts at all
+    try:
+        return parse_triples(data, _LIMITS)
+    except TripleValidationError as error:
+        raise CommandError(f"{where}: {error}") from error
