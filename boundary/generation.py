@@ -1,9 +1,10 @@
 """Generative students: greedy decoding with per-token log-probabilities (Django-free).
 
 Two runtimes serve the same merged model: transformers (the reference; also what training uses)
-and onnxruntime-genai (an int4 export, several times faster on a CPU). Both decode greedily from
-the raw logits, stop at the tokenizer's end-of-sequence token or at `max_new_tokens`, and report
-the log-probability of every generated token, from which the student's confidence is computed.
+and onnxruntime-genai (an int4 or int8 export, about ten times faster on a CPU). Both decode
+greedily from the raw logits, stop at the tokenizer's end-of-sequence token or at
+`max_new_tokens`, and report the log-probability of every generated token, from which the
+student's confidence is computed.
 
 Prompts are encoded without special tokens, exactly as the trainer encodes them
 (training/trainers/generative.py).
@@ -139,17 +140,24 @@ class OrtGenAIGenerator:
     0.18 silently drops everything after an invalid UTF-8 byte when decoding.)
     """
 
-    def __init__(self, model_dir: str | Path) -> None:
+    def __init__(self, model_dir: str | Path, *, num_threads: int | None = None) -> None:
         import onnxruntime_genai as og
         from tokenizers import Tokenizer
 
         self._og = og
         self.model_dir = _existing_dir(model_dir)
-        self._model = og.Model(str(self.model_dir))
+        # Left unset, onnxruntime-genai ran like one thread on a 2-core machine: 25 tokens took
+        # ~300 ms, against ~190 ms with the thread count given. Set here, not in the export,
+        # because the export may be served on another machine.
+        self.num_threads = num_threads or _cpu_count()
+        config = og.Config(str(self.model_dir))
+        session = {"intra_op_num_threads": self.num_threads}
+        config.overlay(json.dumps({"model": {"decoder": {"session_options": session}}}))
+        self._model = og.Model(config)
         self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
-        config = json.loads((self.model_dir / "genai_config.json").read_text())["model"]
-        self.context_length = int(config["context_length"])
-        eos = config["eos_token_id"]
+        settings = json.loads((self.model_dir / "genai_config.json").read_text())["model"]
+        self.context_length = int(settings["context_length"])
+        eos = settings["eos_token_id"]
         self.eos_token_ids = frozenset(int(t) for t in (eos if isinstance(eos, list) else [eos]))
 
     def generate(self, prompt: str, max_new_tokens: int) -> Generation:
@@ -179,6 +187,13 @@ class OrtGenAIGenerator:
             generator.append_tokens(np.asarray([token], dtype=np.int32))
         text = self._tokenizer.decode(tokens, skip_special_tokens=False)
         return Generation(text=text, token_logprobs=logprobs, complete=complete)
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # respects taskset / container CPU pinning
+    except AttributeError:  # macOS has no sched_getaffinity
+        return os.cpu_count() or 1
 
 
 def _existing_dir(path: str | Path) -> Path:
@@ -218,7 +233,8 @@ def export_ort_genai(
     renamed into place, so a failed export never leaves a half-written folder behind.
 
     `extra_options` are the builder's KEY=VALUE options; prune_lm_head=true is on by default
-    (prefill computes logits for the last position only: same output, ~20% faster prefill).
+    (prefill projects only the last position onto the vocabulary: same output, prefill about
+    a fifth faster on SmolLM2-135M).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")

@@ -75,7 +75,9 @@ def build_tiny_causal_lm(path: Path, *, seed: int = 0) -> Path:
         max_position_embeddings=512,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+        # Not the EOS id: Llama zeroes the embedding row of pad_token_id at init, and with tied
+        # embeddings a zero EOS row pins its logit at 0, so the model could never learn to stop.
+        pad_token_id=tokenizer.convert_tokens_to_ids(UNK),
         tie_word_embeddings=True,
         # Wider than the default 0.02 so the logits are far apart: greedy choices then do not
         # hinge on float rounding, and two runtimes must pick the same tokens.

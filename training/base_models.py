@@ -106,7 +106,7 @@ def fetch_base_model(name: str, model_dir: Path) -> Path:
             + "\n"
         )
         if destination.exists() and not (destination / MARKER).is_file():
-            shutil.rmtree(destination)  # left by an attempt that died before its marker
+            shutil.rmtree(destination)  # no marker: incomplete (say, an interrupted copy)
         try:
             built.rename(destination)
         except OSError:

@@ -18,8 +18,12 @@ class Command(BaseCommand):
         "record the metrics and latency p50/p95 as an Evaluation of that version."
     )
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
+        # `--version N` names the model version, so it replaces Django's own --version flag.
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--version", type=int, required=True)
+        parser.add_argument("--version", type=int, required=True, help="ModelVersion id.")
         parser.add_argument("--data", type=Path, required=True)
         parser.add_argument("--limit", type=int, help="Score only the first N entries.")
 
