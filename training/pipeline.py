@@ -224,8 +224,10 @@ def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
         from boundary.generation import export_ort_genai
 
         started = time.perf_counter()
-        export_ort_genai(result.merged_dir, artifact / "ort-genai")
-        _log(run, f"exported to onnxruntime-genai int4 in {time.perf_counter() - started:.0f} s")
+        precision = settings.VALENCE_ORT_PRECISION
+        export_ort_genai(result.merged_dir, artifact / "ort-genai", precision=precision)
+        elapsed = time.perf_counter() - started
+        _log(run, f"exported to onnxruntime-genai {precision} in {elapsed:.0f} s")
 
     _set_status(version, VersionStatus.EVALUATING)
     report = evaluate_version(version, examples_from_pairs(held_out), source="eval split")
@@ -307,6 +309,7 @@ def _default_config() -> dict[str, Any]:
         "learning_rate": settings.VALENCE_TRAIN_LEARNING_RATE,
         "lora_rank": settings.VALENCE_LORA_RANK,
         "lora_alpha": 2 * settings.VALENCE_LORA_RANK,
+        "lora_layers": settings.VALENCE_LORA_LAYERS,
     }
 
 

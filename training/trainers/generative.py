@@ -37,6 +37,8 @@ class TrainConfig:
     lora_rank: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
+    lora_layers: int = 0  # 0: every layer; N: only the top N (a shorter backward pass)
+    bf16: bool = True  # autocast where the hardware does bf16 (AVX-512 BF16, AMX, CUDA)
     max_length: int = 256
     warmup_ratio: float = 0.05
     seed: int = 0
@@ -110,6 +112,8 @@ def train_lora(
     targets = [
         name for name in LORA_TARGETS if any(n.endswith(name) for n, _ in model.named_modules())
     ]
+    layers = model.config.num_hidden_layers
+    top = min(config.lora_layers, layers) if config.lora_layers else layers
     model = get_peft_model(
         model,
         LoraConfig(
@@ -118,8 +122,10 @@ def train_lora(
             lora_alpha=config.lora_alpha,
             lora_dropout=config.lora_dropout,
             target_modules=targets,
+            layers_to_transform=list(range(layers - top, layers)),
         ),
     )
+    autocast = config.bf16 and _bf16_supported(device)
     optimiser = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate
     )
@@ -135,7 +141,8 @@ def train_lora(
             if should_stop is not None and should_stop():
                 raise Cancelled(f"cancelled at step {step} of {total_steps}")
             batch = {key: value.to(device) for key, value in batch.items()}
-            loss = model(**batch).loss
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
+                loss = model(**batch).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimiser.step()
@@ -164,6 +171,14 @@ def train_lora(
         final_loss=smoothed if smoothed is not None else loss_value,
         seconds=time.perf_counter() - started,
         device=device,
+    )
+
+
+def _bf16_supported(device: str) -> bool:
+    if device == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(
+        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     )
 
 
