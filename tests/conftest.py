@@ -10,6 +10,7 @@ from boundary import students
 from tests.anthropic_mock import API, KEY
 from tests.factories import TokenFactory, UserFactory
 from tests.scripted_student import ScriptedLoader
+from tests.tiny_models import build_tiny_causal_lm
 
 
 @pytest.fixture(autouse=True)
@@ -65,3 +66,22 @@ def teacher_api(anthropic_api, settings) -> respx.Route:
     settings.ANTHROPIC_API_KEY = KEY
     settings.VALENCE_TEACHER_MAX_RETRIES = 0
     return anthropic_api.post("/v1/messages")
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory):
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "base")
+
+
+@pytest.fixture
+def tiny_setup(settings, tmp_path, tiny_base):
+    """Train on the tiny random model, serve with transformers, let any result pass the gate."""
+    settings.VALENCE_MODEL_DIR = tmp_path / "models"
+    settings.VALENCE_BASE_MODELS = {
+        "decomposition": str(tiny_base),
+        "recomposition": str(tiny_base),
+    }
+    settings.VALENCE_GENERATIVE_BACKEND = "transformers"
+    settings.VALENCE_GATE_FLOORS = {"decomposition": 0.0, "recomposition": 0.0}
+    settings.VALENCE_CALIBRATION_TARGET = 0.5
+    return settings

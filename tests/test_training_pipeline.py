@@ -14,7 +14,6 @@ from boundary import cascade
 from boundary.models import ModelVersion
 from tests.anthropic_mock import tool_message
 from tests.factories import BoundaryCallFactory
-from tests.tiny_models import build_tiny_causal_lm
 from training.models import Evaluation, TrainingRun
 from training.pipeline import queue_training, run_training
 
@@ -26,24 +25,6 @@ PAIRS = [
     ("Ravi leads Atlas.", [["Ravi", "leads", "Atlas"]]),
     ("Mei likes tea.", [["Mei", "likes", "tea"]]),
 ]
-
-
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory):
-    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny") / "base")
-
-
-@pytest.fixture
-def tiny_setup(settings, tmp_path, tiny_base):
-    settings.VALENCE_MODEL_DIR = tmp_path / "models"
-    settings.VALENCE_BASE_MODELS = {
-        "decomposition": str(tiny_base),
-        "recomposition": str(tiny_base),
-    }
-    settings.VALENCE_GENERATIVE_BACKEND = "transformers"
-    settings.VALENCE_GATE_FLOORS = {"decomposition": 0.0, "recomposition": 0.0}
-    settings.VALENCE_CALIBRATION_TARGET = 0.5
-    return settings
 
 
 def as_dicts(triples):

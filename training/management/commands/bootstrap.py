@@ -29,8 +29,11 @@ class Command(BaseCommand):
             default=settings.VALENCE_BOOTSTRAP_SECONDS,
             help="Training budget per direction (default: VALENCE_BOOTSTRAP_SECONDS).",
         )
+        parser.add_argument(
+            "--eval-pairs", type=int, default=120, help="Eval-split pairs used to calibrate."
+        )
 
-    def handle(self, *args, force: bool, seconds: float, **options) -> None:
+    def handle(self, *args, force: bool, seconds: float, eval_pairs: int, **options) -> None:
         if settings.ANTHROPIC_API_KEY and not force:
             self.stdout.write("An Anthropic key is set: starting cold; students train from use.")
             return
@@ -53,7 +56,7 @@ class Command(BaseCommand):
             version = queue_training(
                 direction,
                 trigger=TrainingRun.Trigger.BOOTSTRAP,
-                config={"train": {"max_seconds": seconds}, "max_eval_pairs": 120},
+                config={"train": {"max_seconds": seconds}, "max_eval_pairs": eval_pairs},
                 enqueue=False,
             )
             if version is None:
