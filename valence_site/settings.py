@@ -204,7 +204,7 @@ VALENCE_EVAL_MAX_PAIRS = env_int("VALENCE_EVAL_MAX_PAIRS", 300, minimum=1)
 VALENCE_CALIBRATION_TARGET = env_float("VALENCE_CALIBRATION_TARGET", 0.95, minimum=0, maximum=1)
 VALENCE_AUTO_PROMOTE = env_bool("VALENCE_AUTO_PROMOTE", True)
 # Offline start (no API key): training time per direction on the shipped example corpus.
-VALENCE_BOOTSTRAP_SECONDS = env_float("VALENCE_BOOTSTRAP_SECONDS", 300.0, minimum=1.0)
+VALENCE_BOOTSTRAP_SECONDS = env_float("VALENCE_BOOTSTRAP_SECONDS", 270.0, minimum=1.0)
 # The gate's floors on each direction's headline metric (decomposition: WebNLG Exact F1;
 # recomposition: chrF++ / 100).
 VALENCE_GATE_FLOORS = {
