@@ -307,4 +307,8 @@ def load_generative_student(spec: StudentSpec) -> GenerativeStudent:
         return GenerativeStudent(TransformersGenerator(artifact / "merged"))
     if spec.backend == "onnx":
         return GenerativeStudent(OrtGenAIGenerator(artifact / "ort-genai"))
+    if spec.backend == "mlx":
+        from boundary.mlx_backend import MLXGenerator  # imports this module: load it late
+
+        return GenerativeStudent(MLXGenerator(artifact / "merged"))
     raise BackendUnavailable(f"no generative runtime for backend {spec.backend!r}")

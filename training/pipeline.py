@@ -205,7 +205,12 @@ def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
     ModelVersion.objects.filter(pk=version.pk).update(artifact_path=str(artifact))
 
     cancel_check = _CancelCheck(run)
-    result = train_lora(
+    trainer = train_lora
+    if version.backend == "mlx":  # trained by the runtime that serves it
+        from boundary.mlx_backend import train_lora_mlx
+
+        trainer = train_lora_mlx
+    result = trainer(
         base,
         [_example_text(direction, pair) for pair in train],
         artifact,
