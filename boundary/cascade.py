@@ -26,7 +26,7 @@ from boundary.models import (
     ModelVersion,
     ServedBy,
 )
-from boundary.students import StudentAnswer, StudentBackend, StudentSpec, load_student
+from boundary.students import StudentAnswer, StudentBackend, load_student
 from boundary.teacher import (
     AnthropicTeacher,
     TeacherError,
@@ -101,7 +101,7 @@ class _Cascade:
 
         for version in versions:
             try:
-                answer = self.ask_student(load_student(_spec(version)))
+                answer = self.ask_student(load_student(version.student_spec()))
                 _check_answer(self.direction, answer)
             except Exception as exc:  # a broken local model must degrade, never fail the request
                 logger.exception("student v%s failed on %s", version.pk, self.direction)
@@ -190,17 +190,6 @@ class _Cascade:
             latency_ms=(time.perf_counter() - self.started) * 1000,
             **fields,
         )
-
-
-def _spec(version: ModelVersion) -> StudentSpec:
-    return StudentSpec(
-        version_id=version.pk,
-        direction=version.direction,
-        kind=version.kind,
-        backend=version.backend,
-        base_model=version.base_model,
-        artifact_path=version.artifact_path,
-    )
 
 
 def _threshold(version: ModelVersion) -> float:

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from boundary.students import StudentSpec
+
 
 class Direction(models.TextChoices):
     DECOMPOSITION = "decomposition", "text → triples"
@@ -135,6 +137,17 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.pk} {self.direction}/{self.kind} ({self.status})"
+
+    def student_spec(self) -> StudentSpec:
+        """What a backend loader needs, without the ORM (loaders stay Django-free)."""
+        return StudentSpec(
+            version_id=self.pk,
+            direction=self.direction,
+            kind=self.kind,
+            backend=self.backend,
+            base_model=self.base_model,
+            artifact_path=self.artifact_path,
+        )
 
     @property
     def headline_metric(self) -> float | None:

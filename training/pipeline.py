@@ -37,7 +37,7 @@ from boundary.prompts import (
     recomposition_target,
 )
 from boundary.registry import PromotionRefused, do_promote
-from boundary.students import StudentSpec, load_student
+from boundary.students import load_student
 from training.datasets import TrainingPair, eligible_pairs, split_pairs
 from training.evaluation import Example, evaluate
 from training.models import Evaluation, TrainingRun
@@ -250,7 +250,7 @@ def evaluate_version(
 ) -> dict[str, Any]:
     """Score `version` on `examples`; on the eval split, also calibrate and compare with the
     active version on the very same examples (the gate compares like with like)."""
-    student = load_student(_spec(version))
+    student = load_student(version.student_spec())
     report = evaluate(
         student, version.direction, examples, target=settings.VALENCE_CALIBRATION_TARGET
     )
@@ -272,7 +272,7 @@ def evaluate_version(
     baseline = active.exclude(pk=version.pk).first()
     if baseline is not None and examples:
         baseline_report = evaluate(
-            load_student(_spec(baseline)),
+            load_student(baseline.student_spec()),
             baseline.direction,
             examples,
             target=settings.VALENCE_CALIBRATION_TARGET,
@@ -316,17 +316,6 @@ def _default_config() -> dict[str, Any]:
         "lora_alpha": 2 * settings.VALENCE_LORA_RANK,
         "lora_layers": settings.VALENCE_LORA_LAYERS,
     }
-
-
-def _spec(version: ModelVersion) -> StudentSpec:
-    return StudentSpec(
-        version_id=version.pk,
-        direction=version.direction,
-        kind=version.kind,
-        backend=version.backend,
-        base_model=version.base_model,
-        artifact_path=version.artifact_path,
-    )
 
 
 class _ProgressWriter:
