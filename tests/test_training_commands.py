@@ -156,3 +156,12 @@ def test_bench_boundary_compares_the_reference_and_the_fast_backend(
 def test_bench_boundary_without_a_trained_model_says_what_to_do():
     with pytest.raises(CommandError, match="no trained model"):
         run("bench_boundary")
+
+
+def test_train_boundary_promote_promotes_when_the_gate_passes(tiny_setup):
+    BoundaryCallFactory(split="train")
+    BoundaryCallFactory(split="eval")
+    run("train_boundary", "--direction", "decomposition", "--sync", "--epochs", "2", "--promote")
+    version = ModelVersion.objects.get()
+    assert version.is_active
+    assert version.training_run.trigger == "manual"

@@ -167,7 +167,9 @@ def run_training(version_id: int) -> ModelVersion:
         version.refresh_from_db()
         return version
     version.refresh_from_db()
-    if settings.VALENCE_AUTO_PROMOTE and run.trigger != TrainingRun.Trigger.MANUAL:
+    # Automatic and bootstrap runs promote themselves (when allowed); manual ones on request.
+    promote = run.config.get("promote", run.trigger != TrainingRun.Trigger.MANUAL)
+    if settings.VALENCE_AUTO_PROMOTE and promote:
         try:
             do_promote(version, reason=f"automatic ({run.trigger}): the gate passed")
             _log(run, "promoted: the gate passed")

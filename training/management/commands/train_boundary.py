@@ -34,9 +34,14 @@ class Command(BaseCommand):
             for key in ("epochs", "max_steps", "max_seconds", "batch_size", "learning_rate")
             if options.get(key) is not None
         }
-        config = {"train": train, "max_train_pairs": options.get("max_train_pairs")}
-        trigger = TrainingRun.Trigger.AUTOMATIC if promote else TrainingRun.Trigger.MANUAL
-        version = queue_training(direction, trigger=trigger, config=config, enqueue=not sync)
+        config = {
+            "train": train,
+            "max_train_pairs": options.get("max_train_pairs"),
+            "promote": promote,
+        }
+        version = queue_training(
+            direction, trigger=TrainingRun.Trigger.MANUAL, config=config, enqueue=not sync
+        )
         if version is None:
             raise CommandError(f"a {direction} training is already queued or running")
         if not sync:
