@@ -184,7 +184,7 @@ def import_pairs(
         BoundaryCall.objects.bulk_create(rows, batch_size=1000)
     counts: dict[str, int] = {}
     for row in rows:
-        counts[row.direction] = counts.get(row.direction, 0) + 1
+        counts[str(row.direction)] = counts.get(str(row.direction), 0) + 1
     return counts
 
 

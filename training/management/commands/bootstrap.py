@@ -49,7 +49,8 @@ class Command(BaseCommand):
             return
         if not BoundaryCall.objects.filter(served_by=ServedBy.IMPORTED).exists():
             counts = import_pairs(CORPUS)
-            self.stdout.write(f"Imported the example corpus: {counts}")
+            summary = ", ".join(f"{count} {name}" for name, count in counts.items())
+            self.stdout.write(f"Imported the example corpus: {summary} pairs")
         fetch_base_model(settings.VALENCE_BASE_MODELS[todo[0]], settings.VALENCE_MODEL_DIR)
         for direction in todo:
             self.stdout.write(f"Training the {direction} student (budget {seconds:.0f} s)...")
