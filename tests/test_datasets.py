@@ -131,3 +131,10 @@ def test_export_writes_what_import_reads(tmp_path):
     BoundaryCall.objects.all().delete()
     import_pairs(out, directions=["decomposition"])
     assert BoundaryCall.objects.get().output == TEA
+
+
+def test_building_a_dataset_is_one_query_however_many_pairs(django_assert_max_num_queries):
+    BoundaryCallFactory.create_batch(20)
+    with django_assert_max_num_queries(2):
+        pairs = eligible_pairs("decomposition")
+    assert len(pairs) == 20

@@ -45,8 +45,16 @@ def eligible_pairs(direction: str) -> list[TrainingPair]:
     calls = (
         BoundaryCall.objects.eligible_for_training(direction, settings.VALENCE_TRAIN_QUALITY_FLOOR)
         .order_by("-id")
-        .only("id", "input", "output", "corrected_output", "review_status", "served_by", "split")
-        .only("input_hash")
+        .only(
+            "id",
+            "input",
+            "output",
+            "corrected_output",
+            "review_status",
+            "served_by",
+            "split",
+            "input_hash",
+        )
     )
     pairs = [pair for call in calls.iterator(chunk_size=2000) if (pair := _pair(direction, call))]
     return deduplicate(pairs)
