@@ -2,7 +2,13 @@
 
 Each request writes exactly one BoundaryCall, whatever happens, so no call (and no training
 pair) is ever lost. The stages are the active versions of the direction, cheapest first
-(see `ModelVersionQuerySet.serving_order`), then the teacher.
+(see `ModelVersionQuerySet.serving_order`: encoder, generative student), then the teacher.
+
+Decomposition is cascaded per triple: a stage that scores its triples one by one (the encoder)
+contributes those at or above its threshold, and the next stage is asked only when some were
+uncertain or the stage thinks a fact is missing (for instance one whose predicate it has never
+seen). The next stage's answer then fills in around the kept triples: a triple stating a fact
+already kept is dropped. Every served triple records the stage that produced it.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from boundary.teacher import (
     TeacherResult,
     teacher_from_settings,
 )
-from boundary.triples import Triple, to_linear, triples_to_json
+from boundary.triples import Triple, normalise_text, normalise_triple, to_linear, triples_to_json
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +87,54 @@ def recompose(
     ).run()
 
 
+TEACHER_STAGE = "teacher"
+
+
+@dataclass(frozen=True)
+class _Sourced:
+    """A served triple and where it came from."""
+
+    triple: Triple
+    stage: str  # a ModelKind value, or "teacher"
+    version: int | None
+    confidence: float | None
+
+    def source(self) -> dict[str, Any]:
+        return {"stage": self.stage, "version": self.version, "confidence": self.confidence}
+
+
+def merge_triples(kept: Sequence[_Sourced], new: Sequence[_Sourced]) -> list[_Sourced]:
+    """`kept` plus those of `new` that do not restate a kept fact."""
+    merged = list(kept)
+    for item in new:
+        if not any(_same_fact(item.triple, other.triple) for other in merged):
+            merged.append(item)
+    return merged
+
+
+def _same_fact(a: Triple, b: Triple) -> bool:
+    """Equal after normalisation, or the same predicate and one end with the other end written
+    differently ("1932-03-15" and "March 15, 1932"; "Aarhus" and "Aarhus, Denmark")."""
+    key_a, key_b = normalise_triple(a), normalise_triple(b)
+    if key_a == key_b:
+        return True
+    if key_a[1] != key_b[1]:
+        return False
+    if key_a[0] == key_b[0]:
+        return _related(a.object, b.object)
+    return key_a[2] == key_b[2] and _related(a.subject, b.subject)
+
+
+def _related(a: str, b: str) -> bool:
+    from boundary.entities import parse_date
+
+    x, y = normalise_text(a), normalise_text(b)
+    if x and y and (x in y or y in x):
+        return True
+    date_a, date_b = parse_date(a.strip('"')), parse_date(b.strip('"'))
+    return date_a is not None and date_a == date_b
+
+
 @dataclass
 class _Cascade:
     direction: str
@@ -98,6 +152,7 @@ class _Cascade:
         versions = ModelVersion.objects.serving_order(self.direction)
         fallback_reason = FallbackReason.NO_ACTIVE_MODEL if not versions else ""
         best: tuple[ModelVersion, StudentAnswer] | None = None
+        kept: list[_Sourced] = []  # decomposition: sure triples of earlier stages
 
         for version in versions:
             try:
@@ -112,8 +167,15 @@ class _Cascade:
                 continue
             if best is None or answer.confidence > best[1].confidence:
                 best = (version, answer)
-            if answer.confidence >= _threshold(version):
-                return self._record_student(ServedBy.STUDENT, version, answer)
+            threshold = _threshold(version)
+            sure = answer.confidence >= threshold
+            if answer.triple_confidences is not None:
+                kept = merge_triples(kept, _sure_triples(version, answer, threshold))
+            elif sure:
+                kept = merge_triples(kept, _sourced(version, answer))
+            if sure:
+                return self._record_local(version, answer, kept)
+            self._note_stage(version, answer, threshold)
             fallback_reason = FallbackReason.LOW_CONFIDENCE
 
         if best is not None:
@@ -140,14 +202,59 @@ class _Cascade:
                 **_billed_usage(exc),
             )
             raise Unserved(call, exc) from exc
+        output = _output_json(result.output)
+        sources: list[dict[str, Any]] = []
+        if self.direction == Direction.DECOMPOSITION:
+            taught = [_Sourced(t, TEACHER_STAGE, None, None) for t in result.output]
+            merged = merge_triples(kept, taught)
+            if kept:
+                self.diagnostics["teacher_output"] = output  # the training label
+            output = triples_to_json([item.triple for item in merged])
+            sources = [item.source() for item in merged]
         return self._save(
             served_by=ServedBy.TEACHER,
-            output=_output_json(result.output),
+            output=output,
+            triple_sources=sources,
             fallback_reason=fallback_reason,
             llm_model=result.model,
             input_tokens=result.input_tokens,
             output_tokens=result.output_tokens,
             cost_usd=result.cost_usd,
+        )
+
+    def _record_local(
+        self, version: ModelVersion, answer: StudentAnswer, kept: list[_Sourced]
+    ) -> BoundaryCall:
+        """Served without the LLM: by `version` alone, or by it completing earlier stages."""
+        if self.direction != Direction.DECOMPOSITION or all(k.version == version.pk for k in kept):
+            return self._record_student(ServedBy.STUDENT, version, answer)
+        output = triples_to_json([item.triple for item in kept])
+        confidences = [k.confidence for k in kept if k.confidence is not None]
+        return self._save(
+            served_by=ServedBy.STUDENT,
+            output=output,
+            triple_sources=[item.source() for item in kept],
+            model_version=version,
+            confidence=min([answer.confidence, *confidences]),
+            avoided_cost_usd=self._avoided_cost(output),
+        )
+
+    def _note_stage(self, version: ModelVersion, answer: StudentAnswer, threshold: float) -> None:
+        """What each unsure stage said, for the console and for tuning thresholds."""
+        if answer.triple_confidences is None:
+            return
+        self.diagnostics.setdefault("stages", []).append(
+            {
+                "version": version.pk,
+                "threshold": threshold,
+                "complete": answer.complete,
+                "triples": [
+                    {**triple.as_dict(), "confidence": confidence}
+                    for triple, confidence in zip(
+                        answer.output, answer.triple_confidences, strict=True
+                    )
+                ],
+            }
         )
 
     def _record_student(
@@ -160,6 +267,7 @@ class _Cascade:
         teacher_error: TeacherError | None = None,
     ) -> BoundaryCall:
         output = _output_json(answer.output)
+        sources = [item.source() for item in _sourced(version, answer)]
         if teacher_error is None:
             usage: dict[str, Any] = {"avoided_cost_usd": self._avoided_cost(output)}
         else:
@@ -169,6 +277,7 @@ class _Cascade:
             output=output,
             model_version=version,
             confidence=answer.confidence,
+            triple_sources=sources,
             fallback_reason=fallback_reason,
             teacher_error=teacher_error.code if teacher_error else "",
             **usage,
@@ -192,6 +301,20 @@ class _Cascade:
         )
 
 
+def _sourced(version: ModelVersion, answer: StudentAnswer) -> list[_Sourced]:
+    if not isinstance(answer.output, list):
+        return []
+    confidences = answer.triple_confidences or (answer.confidence,) * len(answer.output)
+    return [
+        _Sourced(triple, version.kind, version.pk, confidence)
+        for triple, confidence in zip(answer.output, confidences, strict=True)
+    ]
+
+
+def _sure_triples(version: ModelVersion, answer: StudentAnswer, threshold: float) -> list[_Sourced]:
+    return [item for item in _sourced(version, answer) if (item.confidence or 0) >= threshold]
+
+
 def _threshold(version: ModelVersion) -> float:
     # An uncalibrated version never answers alone; it can still serve degraded.
     return version.threshold if version.threshold is not None else math.inf
@@ -205,6 +328,11 @@ def _check_answer(direction: str, answer: StudentAnswer) -> None:
             isinstance(t, Triple) for t in answer.output
         ):
             raise TypeError("a decomposition must return a list of Triple")
+        per_triple = answer.triple_confidences
+        if per_triple is not None and (
+            len(per_triple) != len(answer.output) or not all(0.0 <= c <= 1.0 for c in per_triple)
+        ):
+            raise ValueError("triple_confidences must give one value in [0, 1] per triple")
     elif not (isinstance(answer.output, str) and answer.output.strip()):
         raise TypeError("a recomposition must return non-empty text")
 

@@ -223,6 +223,12 @@ class BoundaryCall(models.Model):
     fallback_reason = models.CharField(max_length=32, choices=FallbackReason.choices, blank=True)
     teacher_error = models.CharField(max_length=32, blank=True, help_text="Code of the LLM fault.")
     diagnostics = models.JSONField(default=dict, blank=True)
+    triple_sources = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Decomposition: which stage produced each output triple, in output order "
+        '({"stage", "version", "confidence"}).',
+    )
 
     llm_model = models.CharField(max_length=100, blank=True)
     latency_ms = models.FloatField()

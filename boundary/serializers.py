@@ -85,8 +85,26 @@ class CallMetaSerializer(serializers.Serializer):
     latency_ms = serializers.FloatField()
 
 
+class TripleSourceSerializer(serializers.Serializer):
+    stage = serializers.ChoiceField(choices=["encoder", "generative", "teacher"])
+    version = serializers.IntegerField(allow_null=True, help_text="null for the teacher")
+    confidence = serializers.FloatField(allow_null=True, help_text="null for the teacher")
+
+
+class SourcedTripleSerializer(TripleSerializer):
+    source = TripleSourceSerializer(allow_null=True, help_text="Which stage produced it.")
+
+
 class DecomposeResponseSerializer(CallMetaSerializer):
-    triples = TripleSerializer(many=True, source="output")
+    triples = serializers.SerializerMethodField()
+
+    @extend_schema_field(SourcedTripleSerializer(many=True))
+    def get_triples(self, call: BoundaryCall) -> list[dict[str, Any]]:
+        sources = call.triple_sources or []
+        return [
+            {**triple, "source": sources[i] if i < len(sources) else None}
+            for i, triple in enumerate(call.output or [])
+        ]
 
 
 class RecomposeResponseSerializer(CallMetaSerializer):
@@ -130,6 +148,7 @@ class BoundaryCallSerializer(serializers.ModelSerializer):
             "direction",
             "input",
             "output",
+            "triple_sources",
             "served_by",
             "degraded",
             "model_version",

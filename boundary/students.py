@@ -20,6 +20,11 @@ from boundary.triples import Triple
 class StudentAnswer:
     output: list[Triple] | str
     confidence: float  # in [0, 1]; compared against the version's calibrated threshold
+    # Models that can tell which triples they are sure of (the encoder) also give one
+    # confidence per output triple, and `complete`: how sure they are that none is missing.
+    # The cascade then keeps the sure triples and asks the next stage only for the rest.
+    triple_confidences: tuple[float, ...] | None = None
+    complete: float | None = None
 
 
 class StudentBackend(Protocol):

@@ -20,6 +20,9 @@ class ScriptedStudent:
     confidence: float = 0.9
     error: Exception | None = None
     calls: int = 0
+    # Set both to act like the encoder, which scores each triple and its own completeness.
+    triple_confidences: tuple[float, ...] | None = None
+    complete: float | None = None
 
     def decompose(self, text: str) -> StudentAnswer:
         return self._answer(self.triples)
@@ -31,7 +34,13 @@ class ScriptedStudent:
         self.calls += 1
         if self.error is not None:
             raise self.error
-        return StudentAnswer(output=output, confidence=self.confidence)
+        per_triple = self.triple_confidences if isinstance(output, list) else None
+        return StudentAnswer(
+            output=output,
+            confidence=self.confidence,
+            triple_confidences=per_triple,
+            complete=self.complete if per_triple is not None else None,
+        )
 
 
 class ScriptedLoader:

@@ -26,12 +26,17 @@ def decompose(api, text: str = TEXT):
     return api.post("/api/v1/decompose", {"text": text}, format="json")
 
 
+def without_sources(triples):
+    return [{k: t[k] for k in ("subject", "predicate", "object")} for t in triples]
+
+
 def test_a_decomposition_returns_the_teachers_triples(api, teacher_api):
     teacher_api.return_value = httpx.Response(200, json=tool_message({"triples": TRIPLES}))
     response = decompose(api)
     assert response.status_code == 200
     body = response.json()
-    assert body["triples"] == TRIPLES
+    teacher = {"stage": "teacher", "version": None, "confidence": None}
+    assert body["triples"] == [{**triple, "source": teacher} for triple in TRIPLES]
     assert (body["served_by"], body["model_version"], body["degraded"]) == ("teacher", None, False)
     assert body["call_id"] == BoundaryCall.objects.get().pk
 
@@ -115,7 +120,8 @@ def test_the_teacher_answers_when_the_student_is_unsure(api, teacher_api, script
     scripted_loader.students[version.pk] = student
     teacher_api.return_value = httpx.Response(200, json=tool_message({"triples": TRIPLES}))
     body = decompose(api).json()
-    assert (body["served_by"], body["triples"]) == ("teacher", TRIPLES)
+    assert body["served_by"] == "teacher"
+    assert without_sources(body["triples"]) == TRIPLES
     call = BoundaryCall.objects.get()
     assert call.fallback_reason == "low_confidence"
     assert call.diagnostics["student_answer"]["confidence"] == 0.3
@@ -145,5 +151,7 @@ def test_a_failing_teacher_degrades_to_the_unsure_student(api, teacher_api, scri
     assert response.status_code == 200
     body = response.json()
     assert (body["served_by"], body["degraded"]) == ("degraded", True)
-    assert body["triples"] == [{"subject": "Chris", "predicate": "likes", "object": "tea"}]
+    assert without_sources(body["triples"]) == [
+        {"subject": "Chris", "predicate": "likes", "object": "tea"}
+    ]
     assert BoundaryCall.objects.get().teacher_error == "server_error"

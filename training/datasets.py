@@ -54,6 +54,7 @@ def eligible_pairs(direction: str) -> list[TrainingPair]:
             "served_by",
             "split",
             "input_hash",
+            "diagnostics",
         )
     )
     pairs = [pair for call in calls.iterator(chunk_size=2000) if (pair := _pair(direction, call))]
@@ -101,7 +102,9 @@ def _pair(direction: str, call: BoundaryCall) -> TrainingPair | None:
     elif call.review_status == ReviewStatus.ACCEPTED or call.served_by == ServedBy.IMPORTED:
         tier, output = TIER_ACCEPTED, call.output
     else:
-        tier, output = TIER_TEACHER, call.output
+        # Where the served answer mixed local triples with the LLM's, learn from the LLM's own
+        # complete answer: a student must not be trained on its own guesses.
+        tier, output = TIER_TEACHER, call.diagnostics.get("teacher_output", call.output)
     try:
         if direction == Direction.DECOMPOSITION:
             source: Any = str(call.input)

@@ -5,6 +5,9 @@ Agreement (what calibration counts as "right") is deliberately strict and refere
 - recomposition: the text mentions every subject and object of its triples (normalised), a
   faithfulness check that needs no single "correct" wording.
 The threshold is the lowest confidence whose accepted answers agree at least `target` of the time.
+For a student that scores each triple (the encoder), the same threshold also decides which
+triples the cascade keeps when the answer as a whole is unsure, so it must also keep the
+accepted triples right at least `target` of the time (see `calibrate_per_triple`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 from boundary.prompts import DECOMPOSITION
 from boundary.students import StudentBackend
-from boundary.triples import Triple, normalise_text, same_triples, to_linear
+from boundary.triples import Triple, normalise_text, normalise_triple, same_triples, to_linear
 from training.scoring import score_decomposition, score_recomposition
 
 
@@ -36,6 +39,7 @@ class Prediction:
     confidence: float = 0.0
     latency_ms: float = 0.0
     error: str = ""
+    triple_confidences: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class Report:
     latency_p50_ms: float
     latency_p95_ms: float
     agreements: list[bool] = field(default_factory=list)
+    predictions: list[Prediction] = field(default_factory=list)
 
 
 def fingerprint(examples: Sequence[Example]) -> str:
@@ -75,7 +80,9 @@ def predict(
                 answer = student.decompose(str(example.source))
             else:
                 answer = student.recompose(list(example.source))
-            prediction = Prediction(answer.output, answer.confidence)
+            prediction = Prediction(
+                answer.output, answer.confidence, triple_confidences=answer.triple_confidences
+            )
         except Exception as exc:  # a failure is a wrong answer, not a crashed evaluation
             prediction = Prediction(error=f"{type(exc).__name__}: {exc}"[:300])
         prediction.latency_ms = (time.perf_counter() - started) * 1000
@@ -119,6 +126,86 @@ def calibrate(
     return Calibration(threshold, 1 - accepted / len(ranked), agreement, target)
 
 
+def calibrate_per_triple(
+    predictions: Sequence[Prediction],
+    examples: Sequence[Example],
+    agreements: Sequence[bool],
+    target: float,
+) -> Calibration:
+    """The lowest threshold at which both whole answers (confidence ≥ t) agree and kept
+    triples (their own confidence ≥ t) are right at least `target` of the time."""
+    triples: list[tuple[float, bool]] = []
+    for prediction, example in zip(predictions, examples, strict=True):
+        if prediction.output is None or prediction.triple_confidences is None:
+            continue
+        right = {normalise_triple(t) for reference in example.references for t in reference}
+        triples += [
+            (confidence, normalise_triple(triple) in right)
+            for triple, confidence in zip(
+                prediction.output, prediction.triple_confidences, strict=True
+            )
+        ]
+    answers = sorted(
+        ((p.confidence, agreed) for p, agreed in zip(predictions, agreements, strict=True)),
+        key=lambda pair: -pair[0],
+    )
+    triples.sort(key=lambda pair: -pair[0])
+    candidates = sorted({c for c, _ in answers} | {c for c, _ in triples}, reverse=True)
+    best: tuple[float, int, float] | None = None
+    answer_index = triple_index = answers_right = triples_right = 0
+    for threshold in candidates:  # descending: accepted sets only grow
+        while answer_index < len(answers) and answers[answer_index][0] >= threshold:
+            answers_right += answers[answer_index][1]
+            answer_index += 1
+        while triple_index < len(triples) and triples[triple_index][0] >= threshold:
+            triples_right += triples[triple_index][1]
+            triple_index += 1
+        answers_ok = not answer_index or answers_right / answer_index >= target
+        triples_ok = not triple_index or triples_right / triple_index >= target
+        if answers_ok and triples_ok:
+            agreement = answers_right / answer_index if answer_index else None
+            best = (threshold, answer_index, agreement)
+    if best is None or not answers:
+        return Calibration(1.0, 1.0, None, target)
+    threshold, accepted, agreement = best
+    return Calibration(threshold, 1 - accepted / len(answers), agreement, target)
+
+
+def triple_precision_at(
+    predictions: Sequence[Prediction], examples: Sequence[Example], threshold: float
+) -> dict[str, float | int]:
+    """How many predicted triples the cascade would keep at `threshold`, and how many are right."""
+    kept = right = 0
+    for prediction, example in zip(predictions, examples, strict=True):
+        if prediction.output is None or prediction.triple_confidences is None:
+            continue
+        truth = {normalise_triple(t) for reference in example.references for t in reference}
+        scored = zip(prediction.output, prediction.triple_confidences, strict=True)
+        for triple, confidence in scored:
+            if confidence >= threshold:
+                kept += 1
+                right += normalise_triple(triple) in truth
+    return {"kept": kept, "precision": right / kept if kept else 0.0}
+
+
+def at_threshold(report: Report, examples: Sequence[Example], threshold: float) -> dict[str, Any]:
+    """What serving at `threshold` would do on these examples: the share answered locally in
+    full, how often those answers agree, and (per-triple students) the triples kept."""
+    answered = [
+        agreed
+        for prediction, agreed in zip(report.predictions, report.agreements, strict=True)
+        if prediction.output is not None and prediction.confidence >= threshold
+    ]
+    result: dict[str, Any] = {
+        "threshold": threshold,
+        "answered_share": len(answered) / len(report.predictions) if report.predictions else 0.0,
+        "answered_agreement": sum(answered) / len(answered) if answered else None,
+    }
+    if any(p.triple_confidences is not None for p in report.predictions):
+        result["kept_triples"] = triple_precision_at(report.predictions, examples, threshold)
+    return result
+
+
 def evaluate(
     student: StudentBackend,
     direction: str,
@@ -138,7 +225,11 @@ def evaluate(
             [p.output or "" for p in predictions], [list(e.references) for e in examples]
         )
         headline = scores["chrf_pp"] / 100
-    calibration = calibrate([p.confidence for p in predictions], agreements, target)
+    per_triple = any(p.triple_confidences is not None for p in predictions)
+    if per_triple:
+        calibration = calibrate_per_triple(predictions, examples, agreements, target)
+    else:
+        calibration = calibrate([p.confidence for p in predictions], agreements, target)
     latencies = sorted(p.latency_ms for p in predictions)
     metrics = {
         **scores,
@@ -154,12 +245,17 @@ def evaluate(
             "target": target,
         },
     }
+    if per_triple:
+        metrics["calibration"]["kept_triples"] = triple_precision_at(
+            predictions, examples, calibration.threshold
+        )
     return Report(
         metrics=metrics,
         calibration=calibration,
         latency_p50_ms=_percentile(latencies, 50),
         latency_p95_ms=_percentile(latencies, 95),
         agreements=agreements,
+        predictions=predictions,
     )
 
 

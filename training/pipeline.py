@@ -39,7 +39,7 @@ from boundary.prompts import (
 from boundary.registry import PromotionRefused, do_promote
 from boundary.students import load_student
 from training.datasets import TrainingPair, eligible_pairs, split_pairs
-from training.evaluation import Example, evaluate
+from training.evaluation import Example, at_threshold, evaluate
 from training.models import Evaluation, TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -66,43 +66,68 @@ def latest_watermark(direction: str, kind: str = ModelKind.GENERATIVE) -> int:
     )
 
 
-def new_eligible_pairs(direction: str) -> int:
-    """Eligible calls stored since the data the last training (of any outcome) saw."""
+def new_eligible_pairs(direction: str, kind: str = ModelKind.GENERATIVE) -> int:
+    """Eligible calls stored since the data the last training of `kind` (any outcome) saw."""
     return (
         BoundaryCall.objects.eligible_for_training(direction, settings.VALENCE_TRAIN_QUALITY_FLOOR)
-        .filter(pk__gt=latest_watermark(direction))
+        .filter(pk__gt=latest_watermark(direction, kind))
         .count()
     )
 
 
-def maybe_queue_training(direction: str) -> ModelVersion | None:
-    """The automatic trigger: queue a training after VALENCE_TRAIN_EVERY new eligible pairs."""
+def trainable_kinds(direction: str) -> dict[str, int]:
+    """Kind → how many new eligible pairs trigger its next training in `direction`.
+
+    The encoder only decomposes, and needs far more data than a LoRA: its first training
+    waits for VALENCE_ENCODER_TRAIN_EVERY pairs (10,000 by default), and so does each retrain.
+    """
+    kinds = {ModelKind.GENERATIVE: settings.VALENCE_TRAIN_EVERY}
+    if direction == Direction.DECOMPOSITION:
+        kinds[ModelKind.ENCODER] = settings.VALENCE_ENCODER_TRAIN_EVERY
+    return kinds
+
+
+def maybe_queue_training(direction: str) -> list[ModelVersion]:
+    """The automatic trigger: per kind, queue a training once enough new eligible pairs exist."""
     reap_stale_runs()
-    in_flight = ModelVersion.objects.filter(
-        direction=direction, kind=ModelKind.GENERATIVE, status__in=IN_FLIGHT
-    )
-    if in_flight.exists() or new_eligible_pairs(direction) < settings.VALENCE_TRAIN_EVERY:
-        return None
-    return queue_training(direction, trigger=TrainingRun.Trigger.AUTOMATIC)
+    queued = []
+    for kind, every in trainable_kinds(direction).items():
+        in_flight = ModelVersion.objects.filter(
+            direction=direction, kind=kind, status__in=IN_FLIGHT
+        )
+        if in_flight.exists() or new_eligible_pairs(direction, kind) < every:
+            continue
+        version = queue_training(direction, kind=kind, trigger=TrainingRun.Trigger.AUTOMATIC)
+        if version is not None:
+            queued.append(version)
+    return queued
 
 
 def queue_training(
     direction: str,
     *,
     trigger: str,
+    kind: str = ModelKind.GENERATIVE,
     acting_user: Any = None,
     config: dict[str, Any] | None = None,
     enqueue: bool = True,
 ) -> ModelVersion | None:
     """Create a queued version and its run; None when one is already in flight."""
+    if kind not in trainable_kinds(direction):
+        raise ValueError(f"a {kind} model cannot be trained for {direction}")
     user = acting_user if getattr(acting_user, "pk", None) else None
+    encoder = kind == ModelKind.ENCODER
     try:
         with transaction.atomic():
             version = ModelVersion.objects.create(
                 direction=direction,
-                kind=ModelKind.GENERATIVE,
-                backend=serving_backend(),
-                base_model=settings.VALENCE_BASE_MODELS[direction],
+                kind=kind,
+                backend="onnx" if encoder else serving_backend(),
+                base_model=(
+                    settings.VALENCE_ENCODER_BASE_MODEL
+                    if encoder
+                    else settings.VALENCE_BASE_MODELS[direction]
+                ),
                 status=VersionStatus.QUEUED,
                 created_by=user,
                 # Claimed now so that the trigger does not fire again for the same pairs.
@@ -124,7 +149,7 @@ def _enqueue(run: TrainingRun) -> None:
     task_id = async_task(
         "training.tasks.train_version",
         run.version_id,
-        task_name=f"train v{run.version_id} {run.version.direction}",
+        task_name=f"train v{run.version_id} {run.version.direction} {run.version.kind}",
     )
     TrainingRun.objects.filter(pk=run.pk).update(task_id=str(task_id or ""))
 
@@ -157,7 +182,7 @@ def run_training(version_id: int) -> ModelVersion:
     try:
         _train_evaluate_register(version, run)
     except Exception as exc:
-        from training.trainers.generative import Cancelled
+        from training.trainers.common import Cancelled
 
         if isinstance(exc, Cancelled):
             _fail(run, str(exc), status=TrainingRun.Status.CANCELLED)
@@ -181,10 +206,8 @@ def run_training(version_id: int) -> ModelVersion:
 
 def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
     from training.base_models import resolve_base_model
-    from training.trainers.generative import TrainConfig, train_lora
 
     direction = version.direction
-    config = TrainConfig(**{**_default_config(), **run.config.get("train", {})})
     train, held_out = split_pairs(
         eligible_pairs(direction),
         max_train=run.config.get("max_train_pairs"),
@@ -196,8 +219,6 @@ def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
     ModelVersion.objects.filter(pk=version.pk).update(
         train_count=len(train), eval_count=len(held_out), data_watermark=watermark
     )
-    run.config = {**run.config, "train": config.as_dict(), "train_pairs": len(train)}
-    _update(run, config=run.config)
     _log(run, f"{len(train)} training pairs, {len(held_out)} evaluation pairs")
 
     base = resolve_base_model(version.base_model, settings.VALENCE_MODEL_DIR)
@@ -205,36 +226,11 @@ def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
     if artifact.exists():
         shutil.rmtree(artifact)
     ModelVersion.objects.filter(pk=version.pk).update(artifact_path=str(artifact))
-
-    cancel_check = _CancelCheck(run)
-    trainer = train_lora
-    if version.backend == "mlx":  # trained by the runtime that serves it
-        from boundary.mlx_backend import train_lora_mlx
-
-        trainer = train_lora_mlx
-    result = trainer(
-        base,
-        [_example_text(direction, pair) for pair in train],
-        artifact,
-        config,
-        on_progress=_ProgressWriter(run),
-        should_stop=cancel_check,
-    )
-    _log(
-        run,
-        f"trained {result.steps} steps on {result.examples} examples in {result.seconds:.0f} s "
-        f"({result.device}); final loss {result.final_loss:.3f}; "
-        f"{result.skipped_too_long} too long",
-    )
+    if version.kind == ModelKind.ENCODER:
+        _train_encoder(run, base, train, artifact)
+    else:
+        _train_generative(version, run, base, train, artifact)
     version.refresh_from_db()
-    if version.backend == "onnx":
-        from boundary.generation import export_ort_genai
-
-        started = time.perf_counter()
-        precision = settings.VALENCE_ORT_PRECISION
-        export_ort_genai(result.merged_dir, artifact / "ort-genai", precision=precision)
-        elapsed = time.perf_counter() - started
-        _log(run, f"exported to onnxruntime-genai {precision} in {elapsed:.0f} s")
 
     _set_status(version, VersionStatus.EVALUATING)
     report = evaluate_version(version, examples_from_pairs(held_out), source="eval split")
@@ -247,6 +243,67 @@ def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
     _update(run, status=TrainingRun.Status.SUCCEEDED, finished_at=timezone.now())
 
 
+def _train_generative(
+    version: ModelVersion, run: TrainingRun, base: str, train: list[TrainingPair], artifact: Path
+) -> None:
+    from training.trainers.generative import TrainConfig, train_lora
+
+    direction = version.direction
+    config = TrainConfig(**{**_default_config(), **run.config.get("train", {})})
+    run.config = {**run.config, "train": config.as_dict(), "train_pairs": len(train)}
+    _update(run, config=run.config)
+    trainer = train_lora
+    if version.backend == "mlx":  # trained by the runtime that serves it
+        from boundary.mlx_backend import train_lora_mlx
+
+        trainer = train_lora_mlx
+    result = trainer(
+        base,
+        [_example_text(direction, pair) for pair in train],
+        artifact,
+        config,
+        on_progress=_ProgressWriter(run),
+        should_stop=_CancelCheck(run),
+    )
+    _log(
+        run,
+        f"trained {result.steps} steps on {result.examples} examples in {result.seconds:.0f} s "
+        f"({result.device}); final loss {result.final_loss:.3f}; "
+        f"{result.skipped_too_long} too long",
+    )
+    if version.backend == "onnx":
+        from boundary.generation import export_ort_genai
+
+        started = time.perf_counter()
+        precision = settings.VALENCE_ORT_PRECISION
+        export_ort_genai(result.merged_dir, artifact / "ort-genai", precision=precision)
+        elapsed = time.perf_counter() - started
+        _log(run, f"exported to onnxruntime-genai {precision} in {elapsed:.0f} s")
+
+
+def _train_encoder(run: TrainingRun, base: str, train: list[TrainingPair], artifact: Path) -> None:
+    from training.trainers.encoder import EncoderConfig, train_encoder
+
+    config = EncoderConfig(**{**_encoder_config(), **run.config.get("train", {})})
+    run.config = {**run.config, "train": config.as_dict(), "train_pairs": len(train)}
+    _update(run, config=run.config)
+    result = train_encoder(
+        base,
+        [(str(pair.source), list(pair.target)) for pair in train],
+        artifact,
+        config,
+        on_progress=_ProgressWriter(run),
+        should_stop=_CancelCheck(run),
+    )
+    _log(
+        run,
+        f"trained {result.steps} steps on {result.examples} examples in {result.seconds:.0f} s "
+        f"({result.device}); final loss {result.final_loss:.3f}; {result.predicates} predicates; "
+        f"{result.aligned_share:.1%} of triples aligned to their text; exported to ONNX"
+        + (" (int8)" if config.quantize else ""),
+    )
+
+
 def evaluate_version(
     version: ModelVersion, examples: list[Example], *, source: str, calibrate: bool = True
 ) -> dict[str, Any]:
@@ -257,6 +314,8 @@ def evaluate_version(
         student, version.direction, examples, target=settings.VALENCE_CALIBRATION_TARGET
     )
     metrics = dict(report.metrics)
+    if version.threshold is not None:
+        metrics["at_threshold"] = at_threshold(report, examples, version.threshold)
     Evaluation.objects.create(
         version=version,
         data_source=source,
@@ -306,6 +365,14 @@ def _example_text(direction: str, pair: TrainingPair) -> tuple[str, str]:
     if direction == Direction.DECOMPOSITION:
         return decomposition_prompt(str(pair.source)), decomposition_target(pair.target)
     return recomposition_prompt(pair.source), recomposition_target(str(pair.target))
+
+
+def _encoder_config() -> dict[str, Any]:
+    return {
+        "epochs": settings.VALENCE_ENCODER_EPOCHS,
+        "batch_size": settings.VALENCE_ENCODER_BATCH_SIZE,
+        "learning_rate": settings.VALENCE_ENCODER_LEARNING_RATE,
+    }
 
 
 def _default_config() -> dict[str, Any]:

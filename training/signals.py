@@ -24,9 +24,9 @@ def _check(direction: str) -> None:
     from training.pipeline import maybe_queue_training
 
     try:
-        version = maybe_queue_training(direction)
+        versions = maybe_queue_training(direction)
     except Exception:  # the trigger must never break the request that stored the call
         logger.exception("could not check whether %s needs training", direction)
         return
-    if version is not None:
-        logger.info("queued training of v%s (%s)", version.pk, direction)
+    for version in versions:
+        logger.info("queued training of v%s (%s %s)", version.pk, direction, version.kind)

@@ -199,6 +199,14 @@ VALENCE_TRAIN_BATCH_SIZE = env_int("VALENCE_TRAIN_BATCH_SIZE", 8, minimum=1)
 VALENCE_TRAIN_LEARNING_RATE = env_float("VALENCE_TRAIN_LEARNING_RATE", 1e-3, minimum=0)
 VALENCE_LORA_RANK = env_int("VALENCE_LORA_RANK", 16, minimum=1)
 VALENCE_LORA_LAYERS = env_int("VALENCE_LORA_LAYERS", 0, minimum=0)  # 0: all; N: the top N
+# The decomposition encoder (kind "encoder"): its own trigger, base model and training knobs.
+VALENCE_ENCODER_TRAIN_EVERY = env_int("VALENCE_ENCODER_TRAIN_EVERY", 10_000, minimum=1)
+VALENCE_ENCODER_BASE_MODEL = env_str("VALENCE_ENCODER_BASE_MODEL", "all-minilm-l6-v2")
+VALENCE_ENCODER_EPOCHS = env_float("VALENCE_ENCODER_EPOCHS", 3.0, minimum=0.01)
+VALENCE_ENCODER_BATCH_SIZE = env_int("VALENCE_ENCODER_BATCH_SIZE", 32, minimum=1)
+VALENCE_ENCODER_LEARNING_RATE = env_float("VALENCE_ENCODER_LEARNING_RATE", 1e-4, minimum=0)
+# onnxruntime threads per web process; 1 suits several workers sharing a few cores.
+VALENCE_ENCODER_THREADS = env_int("VALENCE_ENCODER_THREADS", 1, minimum=1)
 VALENCE_EVAL_MAX_PAIRS = env_int("VALENCE_EVAL_MAX_PAIRS", 300, minimum=1)
 # Calibration: the lowest threshold whose accepted eval answers agree with the reference this often.
 VALENCE_CALIBRATION_TARGET = env_float("VALENCE_CALIBRATION_TARGET", 0.95, minimum=0, maximum=1)

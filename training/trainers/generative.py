@@ -24,6 +24,10 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
 
+from training.trainers.common import Cancelled, Progress, bf16_supported
+
+__all__ = ["Cancelled", "Progress", "TrainConfig", "TrainResult", "train_lora"]
+
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -48,20 +52,6 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class Progress:
-    step: int
-    total_steps: int
-    loss: float
-    elapsed_s: float
-
-    @property
-    def eta_s(self) -> float:
-        if not self.step:
-            return 0.0
-        return self.elapsed_s / self.step * (self.total_steps - self.step)
-
-
-@dataclass(frozen=True)
 class TrainResult:
     merged_dir: Path
     steps: int
@@ -70,10 +60,6 @@ class TrainResult:
     final_loss: float
     seconds: float
     device: str
-
-
-class Cancelled(Exception):
-    """should_stop() asked the trainer to stop; nothing is saved."""
 
 
 def train_lora(
@@ -125,7 +111,7 @@ def train_lora(
             layers_to_transform=list(range(layers - top, layers)),
         ),
     )
-    autocast = config.bf16 and _bf16_supported(device)
+    autocast = config.bf16 and bf16_supported(device)
     optimiser = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate
     )
@@ -171,14 +157,6 @@ def train_lora(
         final_loss=smoothed if smoothed is not None else loss_value,
         seconds=time.perf_counter() - started,
         device=device,
-    )
-
-
-def _bf16_supported(device: str) -> bool:
-    if device == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(
-        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     )
 
 

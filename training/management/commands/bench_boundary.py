@@ -9,7 +9,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from boundary.generation import GenerativeStudent, OrtGenAIGenerator, TransformersGenerator
-from boundary.models import Direction, ModelVersion
+from boundary.models import Direction, ModelKind, ModelVersion
 from boundary.prompts import decomposition_prompt
 
 # Twenty-word sentences of the kind the product decomposes (not used for training).
@@ -79,7 +79,7 @@ class Command(BaseCommand):
             )
 
     def _version(self, version: int | None) -> ModelVersion:
-        models = ModelVersion.objects.exclude(artifact_path="")
+        models = ModelVersion.objects.filter(kind=ModelKind.GENERATIVE).exclude(artifact_path="")
         model = (
             models.filter(pk=version).first()
             if version is not None
@@ -87,7 +87,8 @@ class Command(BaseCommand):
         )
         if model is None or not (Path(model.artifact_path) / "merged").is_dir():
             raise CommandError(
-                "no trained model to benchmark: pass --version N of a trained version, or run "
+                "no trained generative model to benchmark (encoders: `valence bench-api`): pass "
+                "--version N of a trained version, or run "
                 "`valence bootstrap` / `valence train-boundary --direction decomposition --sync`"
             )
         return model

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -26,8 +27,23 @@ class Command(BaseCommand):
         parser.add_argument("--version", type=int, required=True, help="ModelVersion id.")
         parser.add_argument("--data", type=Path, required=True)
         parser.add_argument("--limit", type=int, help="Score only the first N entries.")
+        parser.add_argument(
+            "--sample",
+            type=int,
+            help="Score a random sample of N entries (seeded by --seed: comparable across models).",
+        )
+        parser.add_argument("--seed", type=int, default=0)
 
-    def handle(self, *args, version: int, data: Path, limit: int | None, **options) -> None:
+    def handle(
+        self,
+        *args,
+        version: int,
+        data: Path,
+        limit: int | None,
+        sample: int | None,
+        seed: int,
+        **options,
+    ) -> None:
         model = ModelVersion.objects.filter(pk=version).first()
         if model is None:
             raise CommandError(f"no model version {version}")
@@ -37,6 +53,8 @@ class Command(BaseCommand):
             examples = load_reference_examples(data, model.direction, limit)
         except (ImportFileError, TripleValidationError) as exc:
             raise CommandError(str(exc)) from None
+        if sample is not None and sample < len(examples):
+            examples = random.Random(seed).sample(examples, sample)
         metrics = evaluate_version(model, examples, source=str(data), calibrate=False)
         evaluation = model.evaluations.first()
         report = {

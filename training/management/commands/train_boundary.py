@@ -2,19 +2,23 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from boundary.models import Direction
+from boundary.models import Direction, ModelKind
 from training.models import TrainingRun
 from training.pipeline import queue_training, run_training
 
 
 class Command(BaseCommand):
     help = (
-        "Train a generative student for a direction from the stored calls. Queues a django-q2 "
-        "task (run `valence qcluster`) unless --sync runs it here and now."
+        "Train a student for a direction from the stored calls: a generative LoRA, or with "
+        "--kind encoder the decomposition encoder. Queues a django-q2 task (run "
+        "`valence qcluster`) unless --sync runs it here and now."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--direction", choices=Direction.values, required=True)
+        parser.add_argument(
+            "--kind", choices=ModelKind.values, default=ModelKind.GENERATIVE, help="What to train."
+        )
         parser.add_argument("--sync", action="store_true", help="Train in this process.")
         parser.add_argument(
             "--promote",
@@ -28,7 +32,9 @@ class Command(BaseCommand):
         parser.add_argument("--learning-rate", type=float)
         parser.add_argument("--max-train-pairs", type=int, help="Train on a seeded sample.")
 
-    def handle(self, *args, direction: str, sync: bool, promote: bool, **options) -> None:
+    def handle(
+        self, *args, direction: str, kind: str, sync: bool, promote: bool, **options
+    ) -> None:
         train = {
             key: options[key]
             for key in ("epochs", "max_steps", "max_seconds", "batch_size", "learning_rate")
@@ -39,15 +45,22 @@ class Command(BaseCommand):
             "max_train_pairs": options.get("max_train_pairs"),
             "promote": promote,
         }
-        version = queue_training(
-            direction, trigger=TrainingRun.Trigger.MANUAL, config=config, enqueue=not sync
-        )
+        try:
+            version = queue_training(
+                direction,
+                kind=kind,
+                trigger=TrainingRun.Trigger.MANUAL,
+                config=config,
+                enqueue=not sync,
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         if version is None:
-            raise CommandError(f"a {direction} training is already queued or running")
+            raise CommandError(f"a {direction} {kind} training is already queued or running")
         if not sync:
             self.stdout.write(f"queued v{version.pk}; a worker (`valence qcluster`) will train it")
             return
-        self.stdout.write(f"training v{version.pk} ({direction}) here; Ctrl-C to stop")
+        self.stdout.write(f"training v{version.pk} ({direction} {kind}) here; Ctrl-C to stop")
         version = run_training(version.pk)
         run = version.training_run
         self.stdout.write(run.log)

@@ -1,0 +1,311 @@
+"""End-to-end API benchmark: real gunicorn, real HTTP on loopback, a scratch database.
+
+The web server runs in its own processes (gunicorn workers), the load comes from this process's
+threads over keep-alive connections, so the numbers include everything a client pays for:
+HTTP parsing, token authentication, throttling, the cascade, the stored call and the JSON.
+
+Nothing of the user's data is touched: the server gets a fresh SQLite database in a temporary
+folder, holding only copies of the registry rows under test (pointing at the same artefacts)
+and a benchmark token. No LLM key is passed, so no request can leave the machine.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core import serializers
+
+from boundary.models import ModelVersion
+
+
+@dataclass
+class Latency:
+    requests: int
+    p50_ms: float
+    p95_ms: float
+    mean_ms: float
+    stages: dict[str, int]  # served_by / first triple's stage → count
+    errors: int
+
+
+@dataclass
+class Throughput:
+    seconds: float
+    concurrency: int
+    completed: int
+    errors: int
+    requests_per_s: float
+    p50_ms: float
+    p95_ms: float
+    status_codes: dict[int, int] = field(default_factory=dict)
+
+
+class ScratchServer:
+    """A scratch database plus gunicorn serving the given versions as the active ones.
+
+    The scratch database is only ever touched by subprocesses running with its settings
+    (`valence migrate`, `loaddata`, `create-token`), never by this process's connections.
+    """
+
+    def __init__(self, *, workers: int, threads: int, encoder_threads: int) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="valence-bench-"))
+        self.workers, self.threads, self.encoder_threads = workers, threads, encoder_threads
+        self.token = ""
+        self.port = _free_port()
+        self.process: subprocess.Popen | None = None
+        self.versions: list[ModelVersion] = []
+        self.environment = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{self.folder / 'bench.sqlite3'}",
+            "VALENCE_DATA_DIR": str(self.folder),
+            "VALENCE_MODEL_DIR": str(settings.VALENCE_MODEL_DIR),
+            "VALENCE_DEBUG": "0",
+            "VALENCE_HTTPS": "0",
+            "VALENCE_SECRET_KEY": secrets.token_urlsafe(32),
+            "VALENCE_ALLOWED_HOSTS": "127.0.0.1",
+            "VALENCE_API_RATE": "1000000/second",
+            "VALENCE_LOG_LEVEL": "WARNING",
+            "VALENCE_ENCODER_THREADS": str(encoder_threads),
+            "ANTHROPIC_API_KEY": "",
+        }
+        self.environment.pop("ANTHROPIC_API_KEY_FILE", None)
+
+    # --- database ---------------------------------------------------------------------------
+
+    def prepare(self, versions: Sequence[ModelVersion]) -> None:
+        self.versions = list(versions)
+        self._manage("migrate", "--verbosity", "0")
+        self.token = self._manage("create_token", "bench").strip().splitlines()[-1]
+
+    def activate(self, versions: Sequence[ModelVersion]) -> None:
+        """Only `versions` serve (no LLM behind them): every answer is theirs."""
+        wanted = {v.pk for v in versions}
+        copies = []
+        for version in self.versions:
+            copy = ModelVersion.objects.get(pk=version.pk)
+            copy.is_active = copy.pk in wanted
+            copy.created_by = copy.promoted_by = None
+            copies.append(copy)
+        fixture = self.folder / "versions.json"
+        fixture.write_text(serializers.serialize("json", copies))
+        self._manage("loaddata", str(fixture), "--verbosity", "0")
+
+    def stored_calls(self) -> int:
+        script = "from boundary.models import BoundaryCall; print(BoundaryCall.objects.count())"
+        return int(self._manage("shell", "--command", script).strip().splitlines()[-1])
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _manage(self, *arguments: str) -> str:
+        result = subprocess.run(
+            [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), *arguments],
+            cwd=settings.BASE_DIR,
+            env=self.environment,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(arguments)} failed: {result.stderr[-2000:]}")
+        return result.stdout
+
+    # --- server -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        self.process = subprocess.Popen(
+            [
+                str(gunicorn),
+                "valence_site.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(self.threads),
+                "--keep-alive",
+                "30",
+                "--log-level",
+                "warning",
+            ],
+            cwd=settings.BASE_DIR,
+            env=self.environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                error = self.process.stderr.read().decode()[-2000:]
+                raise RuntimeError(f"gunicorn exited: {error}")
+            try:
+                status, _ = self.request("GET", "/healthz")
+                if status == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not answer /healthz within 60 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+    def request(
+        self, method: str, path: str, body: Any = None, connection: Any = None
+    ) -> tuple[int, Any]:
+        own = connection is None
+        connection = connection or http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        headers = {"Authorization": f"Token {self.token}", "Content-Type": "application/json"}
+        try:
+            connection.request(method, path, json.dumps(body) if body else None, headers)
+            response = connection.getresponse()
+            payload = response.read()
+        finally:
+            if own:
+                connection.close()
+        return response.status, json.loads(payload) if payload else None
+
+    # --- measurements -----------------------------------------------------------------------
+
+    def warm_up(self, sentences: Sequence[str]) -> None:
+        """Every worker loads its models on first use; keep that out of the numbers."""
+        with self._pool(self.workers * self.threads * 2) as pool:
+            for connection in pool:
+                for sentence in sentences[:3]:
+                    self.request("POST", "/api/v1/decompose", {"text": sentence}, connection)
+
+    def latency(self, sentences: Sequence[str], runs: int) -> Latency:
+        """One request at a time over one keep-alive connection: the latency a client sees."""
+        timings, stages, errors = [], Counter(), 0
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            for _ in range(runs):
+                for sentence in sentences:
+                    started = time.perf_counter()
+                    status, body = self.request(
+                        "POST", "/api/v1/decompose", {"text": sentence}, connection
+                    )
+                    timings.append((time.perf_counter() - started) * 1000)
+                    if status != 200:
+                        errors += 1
+                        continue
+                    stages[_stage(body)] += 1
+        finally:
+            connection.close()
+        return Latency(
+            requests=len(timings),
+            p50_ms=_percentile(timings, 50),
+            p95_ms=_percentile(timings, 95),
+            mean_ms=statistics.fmean(timings),
+            stages=dict(stages),
+            errors=errors,
+        )
+
+    def throughput(self, sentences: Sequence[str], seconds: float, concurrency: int) -> Throughput:
+        """`concurrency` clients, each on its own keep-alive connection, for `seconds`."""
+        stop_at = time.perf_counter() + seconds
+        lock = threading.Lock()
+        timings: list[float] = []
+        codes: Counter[int] = Counter()
+
+        def client(number: int) -> None:
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            mine, my_codes = [], Counter()
+            index = number
+            try:
+                while time.perf_counter() < stop_at:
+                    sentence = sentences[index % len(sentences)]
+                    index += 1
+                    started = time.perf_counter()
+                    try:
+                        status, _ = self.request(
+                            "POST", "/api/v1/decompose", {"text": sentence}, connection
+                        )
+                    except OSError:
+                        status = 0
+                        connection.close()
+                        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                    mine.append((time.perf_counter() - started) * 1000)
+                    my_codes[status] += 1
+            finally:
+                connection.close()
+                with lock:
+                    timings.extend(mine)
+                    codes.update(my_codes)
+
+        started = time.perf_counter()
+        workers = [threading.Thread(target=client, args=(n,)) for n in range(concurrency)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        elapsed = time.perf_counter() - started
+        completed = codes.get(200, 0)
+        return Throughput(
+            seconds=elapsed,
+            concurrency=concurrency,
+            completed=completed,
+            errors=sum(codes.values()) - completed,
+            requests_per_s=completed / elapsed,
+            p50_ms=_percentile(timings, 50),
+            p95_ms=_percentile(timings, 95),
+            status_codes=dict(codes),
+        )
+
+    @contextmanager
+    def _pool(self, size: int) -> Iterator[list[http.client.HTTPConnection]]:
+        pool = [
+            http.client.HTTPConnection("127.0.0.1", self.port, timeout=120) for _ in range(size)
+        ]
+        try:
+            yield pool
+        finally:
+            for connection in pool:
+                connection.close()
+
+
+def _stage(body: dict[str, Any]) -> str:
+    triples = body.get("triples") or []
+    stage = triples[0]["source"]["stage"] if triples and triples[0].get("source") else "none"
+    return f"{body.get('served_by')}/{stage}"
+
+
+def _percentile(values: Sequence[float], percent: int) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    index = min(len(ordered) - 1, max(0, round(percent / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
