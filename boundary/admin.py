@@ -1,9 +1,14 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
-from boundary.models import BoundaryCall, ModelVersion
+from boundary.models import BoundaryCall, ModelVersion, VersionEvent
+from boundary.registry import RegistryError, do_promote, do_rollback, gate_verdict
 
 
 @admin.register(BoundaryCall)
@@ -48,8 +53,18 @@ class BoundaryCallAdmin(admin.ModelAdmin):
         return False
 
 
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, help_text="Kept in the audit log."
+    )
+    force = forms.BooleanField(required=False, help_text="Promote even if the gate refuses.")
+
+
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
+    """The registry. Promote and roll back go through the gate and the audit log, as everywhere."""
+
+    actions = ["promote", "rollback"]
     list_display = [
         "id",
         "direction",
@@ -65,3 +80,84 @@ class ModelVersionAdmin(admin.ModelAdmin):
     list_filter = ["direction", "kind", "status", "is_active"]
     search_fields = ["base_model", "artifact_path"]
     readonly_fields = ["created_at", "updated_at", "promoted_at", "promoted_by", "created_by"]
+
+    def has_promote_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("boundary.promote_modelversion")
+
+    @admin.action(
+        description="Promote the selected version (gate, reason)", permissions=["promote"]
+    )
+    def promote(self, request: HttpRequest, queryset: QuerySet[ModelVersion]):
+        return self._confirm(request, queryset, "promote")
+
+    @admin.action(
+        description="Roll back the selected active version (reason)", permissions=["promote"]
+    )
+    def rollback(self, request: HttpRequest, queryset: QuerySet[ModelVersion]):
+        return self._confirm(request, queryset, "rollback")
+
+    def _confirm(self, request: HttpRequest, queryset: QuerySet[ModelVersion], action: str):
+        """First a page with the gate's verdict and a reason field; then the registry call."""
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version.", messages.ERROR)
+            return None
+        version = queryset.get()
+        form = ReasonForm(request.POST if "confirm" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            self._apply(request, version, action, form.cleaned_data)
+            return None
+        return TemplateResponse(
+            request,
+            "admin/boundary/modelversion/confirm.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": f"{action.capitalize()} v{version.pk}?",
+                "version": version,
+                "action": action,
+                "verdict": gate_verdict(version) if action == "promote" else None,
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    def _apply(self, request: HttpRequest, version: ModelVersion, action: str, data: dict):
+        try:
+            if action == "promote":
+                do_promote(
+                    version, acting_user=request.user, reason=data["reason"], force=data["force"]
+                )
+                self.message_user(request, f"v{version.pk} promoted.", messages.SUCCESS)
+            else:
+                if not version.is_active:
+                    raise RegistryError(f"v{version.pk} is not active; nothing to roll back")
+                event = do_rollback(
+                    version.direction, version.kind, acting_user=request.user, reason=data["reason"]
+                )
+                restored = event.previous_version_id
+                self.message_user(
+                    request,
+                    f"v{version.pk} rolled back; "
+                    + (f"v{restored} serves again." if restored else "the LLM serves again."),
+                    messages.SUCCESS,
+                )
+        except RegistryError as exc:  # PromotionRefused included: the refusal is logged
+            self.message_user(request, f"v{version.pk}: {exc}", messages.ERROR)
+
+
+@admin.register(VersionEvent)
+class VersionEventAdmin(admin.ModelAdmin):
+    """The audit log: read-only, newest first."""
+
+    list_display = ["created_at", "action", "version", "previous_version", "actor", "reason"]
+    list_filter = ["action", "version__direction", "version__kind"]
+    list_select_related = ["version", "previous_version", "actor"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

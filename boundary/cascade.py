@@ -32,6 +32,7 @@ from boundary.models import (
     ModelVersion,
     ServedBy,
 )
+from boundary.serving import serving_versions
 from boundary.students import StudentAnswer, StudentBackend, load_student
 from boundary.teacher import (
     AnthropicTeacher,
@@ -149,7 +150,7 @@ class _Cascade:
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
     def run(self) -> BoundaryCall:
-        versions = ModelVersion.objects.serving_order(self.direction)
+        versions = serving_versions(self.direction)
         fallback_reason = FallbackReason.NO_ACTIVE_MODEL if not versions else ""
         best: tuple[ModelVersion, StudentAnswer] | None = None
         kept: list[_Sourced] = []  # decomposition: sure triples of earlier stages

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -134,6 +136,7 @@ class ModelVersion(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["direction", "status"])]
+        permissions = [("promote_modelversion", "Can promote and roll back model versions")]
 
     def __str__(self) -> str:
         return f"v{self.pk} {self.direction}/{self.kind} ({self.status})"
@@ -252,6 +255,15 @@ class BoundaryCall(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    # The review console: who holds the item (until when), how much a review of it helps
+    # (set when the call is stored, so the queue is an index scan), and a revision counter
+    # that every review write bumps, so two reviewers never silently overwrite each other.
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    review_priority = models.FloatField(default=0.0)
+    review_revision = models.PositiveIntegerField(default=0)
 
     client = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -283,12 +295,45 @@ class BoundaryCall(models.Model):
             models.Index(fields=["direction", "served_by", "created_at"]),
             models.Index(fields=["model_version", "created_at"]),
             models.Index(fields=["review_status", "direction"]),
+            models.Index(
+                fields=["review_status", "-review_priority", "-id"], name="review_queue_order"
+            ),
             models.Index(fields=["client", "created_at"]),
             models.Index(fields=["input_hash"]),
+        ]
+        permissions = [
+            ("review_call", "Can review calls in the console"),
+            ("view_dashboards", "Can view the cost, latency and accuracy dashboards"),
         ]
 
     def __str__(self) -> str:
         return f"call {self.pk} {self.direction} by {self.served_by}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding:
+            self.review_priority = self.compute_review_priority()
+        super().save(*args, **kwargs)
+
+    def compute_review_priority(self) -> float:
+        """How much a review of this call helps, higher first.
+
+        Disagreement between a student and the teacher teaches most; an unsure answer served
+        as is (degraded) needs checking; then other fallbacks; then low confidence. Imported
+        references and unserved calls (nothing to review) come last.
+        """
+        if self.served_by in (ServedBy.IMPORTED, ServedBy.UNSERVED) or self.output is None:
+            return 0.0
+        priority = 0.0
+        student = (self.diagnostics or {}).get("student_answer")
+        if student is not None and student.get("output") != self.output:
+            priority += 3.0
+        if self.served_by == ServedBy.DEGRADED:
+            priority += 2.0
+        elif self.fallback_reason:
+            priority += 1.0
+        if self.confidence is not None:
+            priority += 1.0 - self.confidence
+        return priority
 
     @property
     def degraded(self) -> bool:

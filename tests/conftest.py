@@ -6,7 +6,7 @@ import pytest
 import respx
 from rest_framework.test import APIClient
 
-from boundary import students
+from boundary import serving, students
 from tests.anthropic_mock import API, KEY
 from tests.factories import TokenFactory, UserFactory
 from tests.scripted_student import ScriptedLoader
@@ -20,6 +20,10 @@ def _isolated_process_state(settings) -> Iterator[None]:
 
     cache.clear()
     students.clear_cache()
+    serving.clear()
+    # Tests change versions with queryset.update(), which sends no signal: no caching here
+    # (tests/test_serving_cache.py covers the cache itself).
+    settings.VALENCE_REGISTRY_CACHE_SECONDS = 0
     settings.ANTHROPIC_API_KEY = ""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed
     # The manifest exists only after collectstatic; tests render pages without running it.

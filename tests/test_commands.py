@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from io import StringIO
 
 import pytest
@@ -37,9 +38,21 @@ def test_seed_demo_creates_the_logins_it_prints(settings, tmp_path):
     settings.DATA_DIR = tmp_path
     output = run("seed_demo")
     token = Token.objects.get(user__username="demo")
-    password = (tmp_path / "admin-password.txt").read_text().strip()
-    assert token.key in output and password in output
-    assert get_user_model().objects.get(username="admin").check_password(password)
+    passwords = json.loads((tmp_path / "demo-logins.json").read_text())
+    assert token.key in output
+    for username in ("admin", "reviewer", "staff"):
+        assert passwords[username] in output
+        assert get_user_model().objects.get(username=username).check_password(passwords[username])
+
+
+def test_seed_demo_gives_each_login_its_role(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    run("seed_demo")
+    users = get_user_model().objects
+    assert users.get(username="reviewer").has_perm("boundary.review_call")
+    assert not users.get(username="reviewer").has_perm("boundary.promote_modelversion")
+    assert users.get(username="staff").has_perm("boundary.promote_modelversion")
+    assert users.get(username="staff").is_staff
 
 
 def test_seed_demo_is_idempotent(settings, tmp_path):
@@ -47,6 +60,7 @@ def test_seed_demo_is_idempotent(settings, tmp_path):
     run("seed_demo")
     run("seed_demo")
     assert get_user_model().objects.filter(username__in=["admin", "demo"]).count() == 2
+    assert get_user_model().objects.get(username="reviewer").groups.count() == 1
 
 
 def test_the_valence_script_accepts_dashed_command_names(capsys):

@@ -136,7 +136,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -207,6 +209,10 @@ VALENCE_ENCODER_BATCH_SIZE = env_int("VALENCE_ENCODER_BATCH_SIZE", 32, minimum=1
 VALENCE_ENCODER_LEARNING_RATE = env_float("VALENCE_ENCODER_LEARNING_RATE", 1e-4, minimum=0)
 # onnxruntime threads per web process; 1 suits several workers sharing a few cores.
 VALENCE_ENCODER_THREADS = env_int("VALENCE_ENCODER_THREADS", 1, minimum=1)
+# How long each web process reuses its list of serving versions (a promotion's delay, at most).
+VALENCE_REGISTRY_CACHE_SECONDS = env_float("VALENCE_REGISTRY_CACHE_SECONDS", 2.0, minimum=0.0)
+# The review console: how long an opened item stays reserved for its reviewer.
+VALENCE_REVIEW_CLAIM_SECONDS = env_int("VALENCE_REVIEW_CLAIM_SECONDS", 600, minimum=10)
 VALENCE_EVAL_MAX_PAIRS = env_int("VALENCE_EVAL_MAX_PAIRS", 300, minimum=1)
 # Calibration: the lowest threshold whose accepted eval answers agree with the reference this often.
 VALENCE_CALIBRATION_TARGET = env_float("VALENCE_CALIBRATION_TARGET", 0.95, minimum=0, maximum=1)

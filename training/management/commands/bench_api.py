@@ -3,15 +3,18 @@ from __future__ import annotations
 import json
 import os
 import random
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 
 from boundary.models import Direction, ModelKind, ModelVersion
 from training.api_bench import ScratchServer
 from training.datasets import read_jsonl
 from training.management.commands.bench_boundary import SENTENCES
+from valence_site.scratch_db import scratch_database
 
 
 class Command(BaseCommand):
@@ -35,17 +38,43 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
         parser.add_argument("--threads", type=int, default=2, help="Threads per worker.")
         parser.add_argument("--encoder-threads", type=int, default=1, help="onnxruntime threads.")
+        parser.add_argument(
+            "--postgres",
+            metavar="URL",
+            default="",
+            help="Serve from a scratch database on this PostgreSQL server (postgres://user@host/"
+            "name). Default: the configured server when it is PostgreSQL, else SQLite.",
+        )
+        parser.add_argument(
+            "--sqlite", action="store_true", help="Serve from SQLite whatever is configured."
+        )
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options) -> None:
         encoder = self._version(ModelKind.ENCODER, options["encoder"])
         generative = self._version(ModelKind.GENERATIVE, options["generative"], required=False)
         sentences = self._sentences(options["data"], options["sentences"])
-        server = ScratchServer(
-            workers=options["workers"],
-            threads=options["threads"],
-            encoder_threads=options["encoder_threads"],
-        )
+        with ExitStack() as stack:
+            database_url = ""
+            if not options["sqlite"] and (options["postgres"] or connection.vendor == "postgresql"):
+                database_url = stack.enter_context(
+                    scratch_database("apibench", server_url=options["postgres"])
+                )
+            server = ScratchServer(
+                workers=options["workers"],
+                threads=options["threads"],
+                encoder_threads=options["encoder_threads"],
+                database_url=database_url,
+            )
+            stack.callback(server.close)
+            report = self._run(server, encoder, generative, sentences, options)
+            report["database"] = "postgresql" if database_url else "sqlite"
+        if options["json"]:
+            self.stdout.write(json.dumps(report, indent=2))
+            return
+        self._print(report)
+
+    def _run(self, server, encoder, generative, sentences, options) -> dict:
         report: dict = {
             "encoder": encoder.pk,
             "generative": generative.pk if generative else None,
@@ -55,48 +84,49 @@ class Command(BaseCommand):
             "cpus": os.cpu_count(),
             "load_before": os.getloadavg()[0],
         }
-        try:
-            server.prepare([v for v in (encoder, generative) if v])
-            phases = [("encoder", encoder, options["runs"])]
-            if generative:
-                phases.append(("generative", generative, options["generative_runs"]))
-            for name, version, runs in phases:
-                server.activate([version])
-                server.start()
-                try:
-                    server.warm_up(sentences)
-                    self.stderr.write(f"measuring {name} v{version.pk} latency ...")
-                    report[f"{name}_latency"] = asdict(server.latency(sentences, runs))
-                    if name == "encoder":
-                        self.stderr.write(
-                            f"measuring encoder throughput for {options['seconds']:.0f} s ..."
-                        )
-                        report["encoder_throughput"] = asdict(
-                            server.throughput(sentences, options["seconds"], options["concurrency"])
-                        )
-                finally:
-                    server.stop()
-            report["stored_calls"] = server.stored_calls()
-        finally:
-            server.close()
-        if options["json"]:
-            self.stdout.write(json.dumps(report, indent=2))
-            return
-        self._print(report)
+        server.prepare([v for v in (encoder, generative) if v])
+        phases = [("encoder", encoder, options["runs"])]
+        if generative:
+            phases.append(("generative", generative, options["generative_runs"]))
+        for name, version, runs in phases:
+            server.activate([version])
+            server.start()
+            try:
+                server.warm_up(sentences)
+                self.stderr.write(f"measuring {name} v{version.pk} latency ...")
+                report[f"{name}_latency"] = asdict(server.latency(sentences, runs))
+                if name == "encoder":
+                    self.stderr.write(
+                        f"measuring encoder throughput for {options['seconds']:.0f} s ..."
+                    )
+                    report["encoder_throughput"] = asdict(
+                        server.throughput(sentences, options["seconds"], options["concurrency"])
+                    )
+            finally:
+                server.stop()
+        report["stored_calls"] = server.stored_calls()
+        return report
 
     def _print(self, report: dict) -> None:
         self.stdout.write(
             f"{report['sentences']} sentences; gunicorn {report['workers']} workers x "
-            f"{report['threads']} threads on {report['cpus']} CPUs; load before "
-            f"{report['load_before']:.2f}"
+            f"{report['threads']} threads on {report['cpus']} CPUs; {report['database']}; "
+            f"load before {report['load_before']:.2f}"
         )
-        self.stdout.write(f"{'path':24} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8}  served")
+        self.stdout.write(f"{'path':38} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8}")
         for name in ("encoder", "generative"):
             row = report.get(f"{name}_latency")
-            if row:
+            if not row:
+                continue
+            label = f"{name} v{report[name]}, all"
+            self.stdout.write(
+                f"{label:38} {row['requests']:8} {row['p50_ms']:8.1f} {row['p95_ms']:8.1f}"
+            )
+            for stage, numbers in row["stages"].items():
+                label = f"  answered {stage}"
                 self.stdout.write(
-                    f"{name + ' v' + str(report[name]):24} {row['requests']:8} "
-                    f"{row['p50_ms']:8.1f} {row['p95_ms']:8.1f}  {row['stages']}"
+                    f"{label:38} {numbers['count']:8} {numbers['p50_ms']:8.1f} "
+                    f"{numbers['p95_ms']:8.1f}"
                 )
         load = report["encoder_throughput"]
         self.stdout.write(

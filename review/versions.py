@@ -1,0 +1,100 @@
+"""The model versions page: metrics side by side, live training progress, promote / rollback.
+
+Promotion and rollback go through boundary.registry (the gate, the audit log), exactly as the
+commands and the admin actions do; this page only shows the verdict first and asks for a reason.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from boundary.models import IN_FLIGHT, ModelVersion, VersionEvent, VersionStatus
+from boundary.registry import PromotionRefused, RegistryError, do_promote, do_rollback, gate_verdict
+from review.roles import PROMOTE
+
+VIEW = "boundary.view_modelversion"
+
+
+def _can(permission: str):
+    def decorate(view):
+        return login_required(permission_required(permission, raise_exception=True)(view))
+
+    return decorate
+
+
+@require_GET
+@_can(VIEW)
+def versions(request: HttpRequest) -> HttpResponse:
+    rows = list(
+        ModelVersion.objects.select_related("training_run", "promoted_by").order_by(
+            "direction", "kind", "-id"
+        )[:100]
+    )
+    can_promote = request.user.has_perm(PROMOTE)
+    for version in rows:
+        promotable = version.status in (VersionStatus.READY, VersionStatus.RETIRED)
+        version.gate = gate_verdict(version) if can_promote and promotable else None
+    events = VersionEvent.objects.select_related("actor", "version", "previous_version")[:30]
+    return render(
+        request,
+        "review/versions.html",
+        {
+            "versions": rows,
+            "events": events,
+            "can_promote": can_promote,
+            "in_flight": IN_FLIGHT,
+        },
+    )
+
+
+@require_GET
+@_can(VIEW)
+def progress(request: HttpRequest, pk: int) -> HttpResponse:
+    version = get_object_or_404(ModelVersion.objects.select_related("training_run"), pk=pk)
+    return render(
+        request, "review/versions.html#progress", {"version": version, "in_flight": IN_FLIGHT}
+    )
+
+
+@require_POST
+@_can(PROMOTE)
+def promote(request: HttpRequest, pk: int) -> HttpResponse:
+    version = get_object_or_404(ModelVersion, pk=pk)
+    reason = request.POST.get("reason", "").strip()
+    force = request.POST.get("force") == "on"
+    try:
+        do_promote(version, acting_user=request.user, reason=reason, force=force)
+    except PromotionRefused as refused:
+        messages.error(request, f"v{pk} was not promoted: {refused}")
+    except RegistryError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"v{pk} now serves {version.direction} ({version.kind}).")
+    return redirect("review:versions")
+
+
+@require_POST
+@_can(PROMOTE)
+def rollback(request: HttpRequest, pk: int) -> HttpResponse:
+    version = get_object_or_404(ModelVersion, pk=pk)
+    reason = request.POST.get("reason", "").strip()
+    if not version.is_active:
+        messages.error(request, f"v{pk} is not serving; only the active version rolls back.")
+        return redirect("review:versions")
+    if not reason:
+        messages.error(request, "A rollback needs a reason.")
+        return redirect("review:versions")
+    try:
+        event = do_rollback(
+            version.direction, version.kind, acting_user=request.user, reason=reason
+        )
+    except RegistryError as exc:
+        messages.error(request, str(exc))
+    else:
+        restored = f"v{event.previous_version_id}" if event.previous_version_id else "the LLM"
+        messages.success(request, f"Rolled back v{pk}; {restored} serves again.")
+    return redirect("review:versions")

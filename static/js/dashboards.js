@@ -1,0 +1,65 @@
+// Draws each dashboard series with Chart.js from its JSON endpoint (the same rows as the CSV).
+(function () {
+  "use strict";
+  const colours = ["#2f6fdf", "#e8710a", "#1e8e3e", "#d93025", "#9334e6", "#5d6776"];
+
+  const label = (bucket, hourly) => {
+    const date = new Date(bucket);
+    return hourly ? date.toISOString().slice(11, 16) : date.toISOString().slice(0, 10);
+  };
+
+  const line = (rows, hourly, columns, options) => ({
+    type: options && options.bar ? "bar" : "line",
+    data: {
+      labels: rows.map((row) => label(row.bucket, hourly)),
+      datasets: columns.map((column, i) => ({
+        label: column.replaceAll("_", " "),
+        data: rows.map((row) => row[column]),
+        borderColor: colours[i % colours.length],
+        backgroundColor: colours[i % colours.length],
+        spanGaps: true,
+      })),
+    },
+    options: {
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      scales: {
+        x: { stacked: !!(options && options.stacked) },
+        y: { stacked: !!(options && options.stacked), beginAtZero: true, max: options && options.rate ? 1 : undefined },
+      },
+    },
+  });
+
+  const builders = {
+    volume: (rows, hourly) => line(rows, hourly, ["student", "teacher", "degraded", "unserved"], { bar: true, stacked: true }),
+    fallback_rate: (rows, hourly) => line(rows, hourly, ["fallback_rate"], { rate: true }),
+    latency: (rows, hourly) => line(rows, hourly, ["local_p50_ms", "local_p95_ms", "llm_p50_ms", "llm_p95_ms"]),
+    spend: (rows, hourly) => line(rows, hourly, ["spend_usd", "saved_usd"]),
+    review_outcomes: (rows) => ({
+      type: "bar",
+      data: {
+        labels: rows.map((row) => row.version),
+        datasets: ["acceptance_rate", "correction_rate", "rejection_rate"].map((column, i) => ({
+          label: column.replaceAll("_", " "),
+          data: rows.map((row) => row[column]),
+          backgroundColor: colours[i],
+        })),
+      },
+      options: {
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        scales: { y: { beginAtZero: true, max: 1 } },
+      },
+    }),
+  };
+
+  document.querySelectorAll("canvas[data-series]").forEach(async (canvas) => {
+    const response = await fetch(canvas.dataset.url, { headers: { Accept: "application/json" } });
+    const body = await response.json();
+    const config = builders[canvas.dataset.series](body.rows, canvas.dataset.hourly === "1");
+    new Chart(canvas, config);
+    canvas.dataset.rows = String(body.rows.length);
+  });
+})();
