@@ -138,3 +138,19 @@ def test_building_a_dataset_is_one_query_however_many_pairs(django_assert_max_nu
     with django_assert_max_num_queries(2):
         pairs = eligible_pairs("decomposition")
     assert len(pairs) == 20
+
+
+def test_a_capped_eval_set_keeps_every_reviewed_pair_first():
+    from training.datasets import split_pairs
+
+    for n in range(6):
+        BoundaryCallFactory(input=f"Unreviewed {n}.", split="eval")
+    gold = BoundaryCallFactory(
+        input="Reviewed.",
+        split="eval",
+        review_status="corrected",
+        corrected_output=[{"subject": "A", "predicate": "b", "object": "C"}],
+    )
+    _, evaluation = split_pairs(eligible_pairs("decomposition"), max_eval=3)
+    assert len(evaluation) == 3
+    assert gold.pk in [pair.call_id for pair in evaluation]

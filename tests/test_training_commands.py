@@ -154,7 +154,7 @@ def test_bench_boundary_compares_the_reference_and_the_fast_backend(
 
 
 def test_bench_boundary_without_a_trained_model_says_what_to_do():
-    with pytest.raises(CommandError, match="no trained model"):
+    with pytest.raises(CommandError, match="no trained generative model"):
         run("bench_boundary")
 
 

@@ -84,10 +84,21 @@ def deduplicate(pairs: Iterable[TrainingPair]) -> list[TrainingPair]:
 def split_pairs(
     pairs: list[TrainingPair], *, max_train: int | None = None, max_eval: int | None = None
 ) -> tuple[list[TrainingPair], list[TrainingPair]]:
-    """(train, eval). Caps take a seeded random sample so runs are reproducible."""
+    """(train, eval). Caps take a seeded random sample so runs are reproducible.
+
+    Reviewed pairs (corrected or accepted: the gold set) of the eval split are always kept
+    first when the eval set is capped; unreviewed ones fill the rest.
+    """
     train = [p for p in pairs if p.split == "train"]
     evaluation = [p for p in pairs if p.split == "eval"]
-    return _sample(train, max_train), _sample(evaluation, max_eval)
+    gold = [p for p in evaluation if p.tier < TIER_TEACHER]
+    if max_eval is not None and len(evaluation) > max_eval:
+        gold = _sample(gold, max_eval)
+        rest = [p for p in evaluation if p.tier == TIER_TEACHER]
+        evaluation = sorted(
+            gold + _sample(rest, max_eval - len(gold)), key=lambda pair: pair.call_id
+        )
+    return _sample(train, max_train), evaluation
 
 
 def _sample(pairs: list[TrainingPair], limit: int | None) -> list[TrainingPair]:
