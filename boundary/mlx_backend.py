@@ -113,10 +113,9 @@ def train_lora_mlx(
     from mlx_lm.utils import load, save
     from transformers import AutoTokenizer
 
+    from training.trainers.common import StepLoop
     from training.trainers.generative import (
         LORA_TARGETS,
-        Cancelled,
-        Progress,
         TrainConfig,
         TrainResult,
         _batches,
@@ -178,28 +177,25 @@ def train_lora_mlx(
 
     loss_and_grad = nn.value_and_grad(model, loss_fn)
     model.train()
-    step, loss_value, smoothed = 0, float("nan"), None
     rng = random.Random(config.seed)
-    while step < total_steps:
-        for batch in _batches(encoded, config.batch_size, tokenizer.pad_token_id, rng):
-            if should_stop is not None and should_stop():
-                raise Cancelled(f"cancelled at step {step} of {total_steps}")
-            # Shifted as in transformers' causal-LM loss: position t predicts token t + 1.
-            inputs = mx.array(batch["input_ids"][:, :-1].numpy())
-            labels = mx.array(batch["labels"][:, 1:].numpy())
-            loss, grads = loss_and_grad(model, inputs, labels)
-            grads, _ = optim.clip_grad_norm(grads, 1.0)
-            optimiser.update(model, grads)
-            mx.eval(model.trainable_parameters(), optimiser.state, loss)
-            step += 1
-            loss_value = loss.item()
-            smoothed = loss_value if smoothed is None else 0.9 * smoothed + 0.1 * loss_value
-            elapsed = time.perf_counter() - started
-            if on_progress is not None:
-                on_progress(Progress(step, total_steps, smoothed, elapsed))
-            if step >= total_steps or (config.max_seconds and elapsed >= config.max_seconds):
-                total_steps = step
-                break
+    loop = StepLoop(
+        total_steps,
+        started=started,
+        max_seconds=config.max_seconds,
+        on_progress=on_progress,
+        should_stop=should_stop,
+    )
+    for batch in loop.batches(
+        lambda: _batches(encoded, config.batch_size, tokenizer.pad_token_id, rng)
+    ):
+        # Shifted as in transformers' causal-LM loss: position t predicts token t + 1.
+        inputs = mx.array(batch["input_ids"][:, :-1].numpy())
+        labels = mx.array(batch["labels"][:, 1:].numpy())
+        loss, grads = loss_and_grad(model, inputs, labels)
+        grads, _ = optim.clip_grad_norm(grads, 1.0)
+        optimiser.update(model, grads)
+        mx.eval(model.trainable_parameters(), optimiser.state, loss)
+        loop.record(loss.item())
 
     fused = [(name, m.fuse()) for name, m in model.named_modules() if hasattr(m, "fuse")]
     model.update_modules(tree_unflatten(fused))
@@ -209,10 +205,10 @@ def train_lora_mlx(
     save(merged_dir, str(base_model), model, tokenizer, model_config, donate_model=False)
     return TrainResult(
         merged_dir=merged_dir,
-        steps=step,
+        steps=loop.step,
         examples=len(encoded),
         skipped_too_long=skipped,
-        final_loss=smoothed if smoothed is not None else loss_value,
+        final_loss=loop.final_loss,
         seconds=time.perf_counter() - started,
         device=f"mlx-{mx.default_device().type.name}",
     )

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import random
 import re
 import shutil
@@ -41,7 +40,7 @@ from torch import nn
 from boundary.encoder import ARTIFACT_VERSION, MAX_COUNT, TAG_B, TAG_I, TAG_O
 from boundary.entities import align, learn_normaliser
 from boundary.triples import Triple
-from training.trainers.common import Cancelled, Progress, bf16_supported
+from training.trainers.common import Progress, StepLoop, bf16_supported, seeded_device
 
 __all__ = ["EncoderConfig", "EncoderResult", "train_encoder"]
 
@@ -159,11 +158,7 @@ def train_encoder(
     if not examples:
         raise ValueError("no training examples")
     started = time.perf_counter()
-    random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
+    device = seeded_device(config.seed)
 
     base = Path(base_model)
     tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
@@ -222,28 +217,23 @@ def train_encoder(
     autocast = config.bf16 and bf16_supported(device)
 
     model.train()
-    step, loss_value, smoothed = 0, float("nan"), None
     rng = random.Random(config.seed)
-    while step < total_steps:
-        for batch in _batches(encoded, config.batch_size, rng):
-            if should_stop is not None and should_stop():
-                raise Cancelled(f"cancelled at step {step} of {total_steps}")
-            with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
-                loss = _loss(model, {k: v.to(device) for k, v in batch.items()})
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimiser.step()
-            schedule.step()
-            optimiser.zero_grad(set_to_none=True)
-            step += 1
-            loss_value = float(loss.detach())
-            smoothed = loss_value if smoothed is None else 0.9 * smoothed + 0.1 * loss_value
-            elapsed = time.perf_counter() - started
-            if on_progress is not None:
-                on_progress(Progress(step, total_steps, smoothed, elapsed))
-            if step >= total_steps or (config.max_seconds and elapsed >= config.max_seconds):
-                total_steps = step
-                break
+    loop = StepLoop(
+        total_steps,
+        started=started,
+        max_seconds=config.max_seconds,
+        on_progress=on_progress,
+        should_stop=should_stop,
+    )
+    for batch in loop.batches(lambda: _batches(encoded, config.batch_size, rng)):
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
+            loss = _loss(model, {k: v.to(device) for k, v in batch.items()})
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        schedule.step()
+        optimiser.zero_grad(set_to_none=True)
+        loop.record(float(loss.detach()))
 
     artifact = out_dir / "encoder"
     export_encoder(
@@ -257,11 +247,11 @@ def train_encoder(
     )
     return EncoderResult(
         artifact_dir=artifact,
-        steps=step,
+        steps=loop.step,
         examples=len(encoded),
         aligned_share=aligned / total_triples if total_triples else 0.0,
         predicates=len(predicates),
-        final_loss=smoothed if smoothed is not None else loss_value,
+        final_loss=loop.final_loss,
         seconds=time.perf_counter() - started,
         device=device,
     )

@@ -13,7 +13,6 @@ padding), which on a CPU is worth about 2x over padding everything to the longes
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +23,13 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
 
-from training.trainers.common import Cancelled, Progress, bf16_supported
+from training.trainers.common import (
+    Cancelled,
+    Progress,
+    StepLoop,
+    bf16_supported,
+    seeded_device,
+)
 
 __all__ = ["Cancelled", "Progress", "TrainConfig", "TrainResult", "train_lora"]
 
@@ -75,11 +80,7 @@ def train_lora(
     if not examples:
         raise ValueError("no training examples")
     started = time.perf_counter()
-    random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
+    device = seeded_device(config.seed)
 
     tokenizer = AutoTokenizer.from_pretrained(str(base_model))
     if tokenizer.pad_token_id is None:
@@ -120,29 +121,26 @@ def train_lora(
     )
 
     model.train()
-    step, loss_value, smoothed = 0, float("nan"), None
     rng = random.Random(config.seed)
-    while step < total_steps:
-        for batch in _batches(encoded, config.batch_size, tokenizer.pad_token_id, rng):
-            if should_stop is not None and should_stop():
-                raise Cancelled(f"cancelled at step {step} of {total_steps}")
-            batch = {key: value.to(device) for key, value in batch.items()}
-            with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
-                loss = model(**batch).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimiser.step()
-            schedule.step()
-            optimiser.zero_grad(set_to_none=True)
-            step += 1
-            loss_value = float(loss.detach())
-            smoothed = loss_value if smoothed is None else 0.9 * smoothed + 0.1 * loss_value
-            elapsed = time.perf_counter() - started
-            if on_progress is not None:
-                on_progress(Progress(step, total_steps, smoothed, elapsed))
-            if step >= total_steps or (config.max_seconds and elapsed >= config.max_seconds):
-                total_steps = step
-                break
+    loop = StepLoop(
+        total_steps,
+        started=started,
+        max_seconds=config.max_seconds,
+        on_progress=on_progress,
+        should_stop=should_stop,
+    )
+    for batch in loop.batches(
+        lambda: _batches(encoded, config.batch_size, tokenizer.pad_token_id, rng)
+    ):
+        batch = {key: value.to(device) for key, value in batch.items()}
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
+            loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        schedule.step()
+        optimiser.zero_grad(set_to_none=True)
+        loop.record(float(loss.detach()))
 
     merged_dir = out_dir / "merged"
     merged = model.merge_and_unload()
@@ -151,10 +149,10 @@ def train_lora(
     tokenizer.save_pretrained(merged_dir)
     return TrainResult(
         merged_dir=merged_dir,
-        steps=step,
+        steps=loop.step,
         examples=len(encoded),
         skipped_too_long=skipped,
-        final_loss=smoothed if smoothed is not None else loss_value,
+        final_loss=loop.final_loss,
         seconds=time.perf_counter() - started,
         device=device,
     )
