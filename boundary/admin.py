@@ -11,8 +11,21 @@ from boundary.models import BoundaryCall, ModelVersion, VersionEvent
 from boundary.registry import RegistryError, do_promote, do_rollback, gate_verdict
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Evidence, never edited by hand: browse and filter only."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(BoundaryCall)
-class BoundaryCallAdmin(admin.ModelAdmin):
+class BoundaryCallAdmin(ReadOnlyAdmin):
     """A read-only browser: calls are evidence and training data, never edited by hand here."""
 
     list_display = [
@@ -42,15 +55,6 @@ class BoundaryCallAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["model_version", "client"]
     show_full_result_count = False  # COUNT(*) over millions of rows on every page is wasteful
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class ReasonForm(forms.Form):
@@ -146,18 +150,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(VersionEvent)
-class VersionEventAdmin(admin.ModelAdmin):
+class VersionEventAdmin(ReadOnlyAdmin):
     """The audit log: read-only, newest first."""
 
     list_display = ["created_at", "action", "version", "previous_version", "actor", "reason"]
     list_filter = ["action", "version__direction", "version__kind"]
     list_select_related = ["version", "previous_version", "actor"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

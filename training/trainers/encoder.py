@@ -271,6 +271,11 @@ def export_encoder(
     if artifact.exists():
         shutil.rmtree(artifact)
     artifact.mkdir(parents=True)
+    # Eager attention exports as plain MatMul/Softmax, which int8 quantisation handles better:
+    # 3.30 ms instead of 3.65 ms for a 30-token sentence on one core (the SDPA graph's masking
+    # ops stay in float). Training keeps SDPA, which is faster there.
+    if hasattr(model.encoder, "set_attn_implementation"):
+        model.encoder.set_attn_implementation("eager")
     sample = torch.ones((1, 8), dtype=torch.long)
     full_precision = artifact / ("model.fp32.onnx" if quantize else "model.onnx")
     # The TorchScript exporter (no onnxscript needed) warns about tracing and its own
