@@ -62,3 +62,18 @@ def test_database_url_selects_postgresql(settings):
 
     parsed = dj_database_url.parse("postgres://postgres@127.0.0.1:5432/valence")
     assert parsed["ENGINE"] == "django.db.backends.postgresql"
+
+
+def test_collectstatic_builds_the_production_manifest(settings, tmp_path):
+    """bin/serve runs this with the manifest storage: a vendored file that names a missing
+    one (a source map, say) must fail here, not on a fresh machine."""
+    from django.core.management import call_command
+
+    settings.STATIC_ROOT = tmp_path
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+    call_command("collectstatic", "--noinput", verbosity=0)
+    manifest = (tmp_path / "staticfiles.json").read_text()
+    assert "vendor/htmx-2.0.11.min.js" in manifest and "js/review.js" in manifest
