@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 
 from django.conf import settings
@@ -44,7 +45,8 @@ class Command(BaseCommand):
             demo.save()
         token, _ = Token.objects.get_or_create(user=demo)
         sent = self._traffic(demo, traffic) if traffic else 0
-        base = "http://127.0.0.1:8000"
+        # bin/serve binds gunicorn to VALENCE_BIND; print the address it really serves on.
+        base = f"http://{os.environ.get('VALENCE_BIND') or '127.0.0.1:8000'}"
         lines = [
             "",
             "Valence Boundary is ready.",
