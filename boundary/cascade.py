@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 
+from boundary.entities import parse_date
 from boundary.fingerprint import split_for, text_fingerprint, triples_fingerprint
 from boundary.models import (
     BoundaryCall,
@@ -127,8 +128,6 @@ def _same_fact(a: Triple, b: Triple) -> bool:
 
 
 def _related(a: str, b: str) -> bool:
-    from boundary.entities import parse_date
-
     x, y = normalise_text(a), normalise_text(b)
     if x and y and (x in y or y in x):
         return True

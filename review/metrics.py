@@ -29,8 +29,12 @@ from django.utils import timezone
 
 from boundary.models import BoundaryCall, Direction, ReviewStatus, ServedBy
 
-RANGES = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
-RANGES["90d"] = timedelta(days=90)
+RANGES = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}
 
 
 class Percentile(Aggregate):

@@ -134,17 +134,7 @@ def calibrate_per_triple(
 ) -> Calibration:
     """The lowest threshold at which both whole answers (confidence ≥ t) agree and kept
     triples (their own confidence ≥ t) are right at least `target` of the time."""
-    triples: list[tuple[float, bool]] = []
-    for prediction, example in zip(predictions, examples, strict=True):
-        if prediction.output is None or prediction.triple_confidences is None:
-            continue
-        right = {normalise_triple(t) for reference in example.references for t in reference}
-        triples += [
-            (confidence, normalise_triple(triple) in right)
-            for triple, confidence in zip(
-                prediction.output, prediction.triple_confidences, strict=True
-            )
-        ]
+    triples = _scored_triples(predictions, examples)
     answers = sorted(
         ((p.confidence, agreed) for p, agreed in zip(predictions, agreements, strict=True)),
         key=lambda pair: -pair[0],
@@ -175,17 +165,30 @@ def triple_precision_at(
     predictions: Sequence[Prediction], examples: Sequence[Example], threshold: float
 ) -> dict[str, float | int]:
     """How many predicted triples the cascade would keep at `threshold`, and how many are right."""
-    kept = right = 0
+    kept = [
+        right
+        for confidence, right in _scored_triples(predictions, examples)
+        if confidence >= threshold
+    ]
+    return {"kept": len(kept), "precision": sum(kept) / len(kept) if kept else 0.0}
+
+
+def _scored_triples(
+    predictions: Sequence[Prediction], examples: Sequence[Example]
+) -> list[tuple[float, bool]]:
+    """(confidence, is it in a reference) for every triple of the per-triple students' answers."""
+    scored: list[tuple[float, bool]] = []
     for prediction, example in zip(predictions, examples, strict=True):
         if prediction.output is None or prediction.triple_confidences is None:
             continue
         truth = {normalise_triple(t) for reference in example.references for t in reference}
-        scored = zip(prediction.output, prediction.triple_confidences, strict=True)
-        for triple, confidence in scored:
-            if confidence >= threshold:
-                kept += 1
-                right += normalise_triple(triple) in truth
-    return {"kept": kept, "precision": right / kept if kept else 0.0}
+        scored += [
+            (confidence, normalise_triple(triple) in truth)
+            for triple, confidence in zip(
+                prediction.output, prediction.triple_confidences, strict=True
+            )
+        ]
+    return scored
 
 
 def at_threshold(report: Report, examples: Sequence[Example], threshold: float) -> dict[str, Any]:
