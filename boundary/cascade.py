@@ -25,7 +25,12 @@ from typing import Any
 from django.conf import settings
 
 from boundary.entities import parse_date
-from boundary.fingerprint import split_for, text_fingerprint, triples_fingerprint
+from boundary.fingerprint import (
+    call_group_key,
+    split_for,
+    text_fingerprint,
+    triples_fingerprint,
+)
 from boundary.models import (
     BoundaryCall,
     Direction,
@@ -109,12 +114,12 @@ def merge_triples(kept: Sequence[_Sourced], new: Sequence[_Sourced]) -> list[_So
     """`kept` plus those of `new` that do not restate a kept fact."""
     merged = list(kept)
     for item in new:
-        if not any(_same_fact(item.triple, other.triple) for other in merged):
+        if not any(same_fact(item.triple, other.triple) for other in merged):
             merged.append(item)
     return merged
 
 
-def _same_fact(a: Triple, b: Triple) -> bool:
+def same_fact(a: Triple, b: Triple) -> bool:
     """Equal after normalisation, or the same predicate and one end with the other end written
     differently ("1932-03-15" and "March 15, 1932"; "Aarhus" and "Aarhus, Denmark")."""
     key_a, key_b = normalise_triple(a), normalise_triple(b)
@@ -290,11 +295,14 @@ class _Cascade:
     def _save(self, **fields: Any) -> BoundaryCall:
         if self.diagnostics:
             fields["diagnostics"] = self.diagnostics
+        label = self.diagnostics.get("teacher_output", fields.get("output"))
+        group = call_group_key(self.direction, self.stored_input, label)
         return BoundaryCall.objects.create(
             direction=self.direction,
             input=self.stored_input,
             input_hash=self.fingerprint,
-            split=split_for(self.fingerprint, settings.VALENCE_EVAL_FRACTION),
+            group_key=group,
+            split=split_for(group, settings.VALENCE_EVAL_FRACTION),
             client=self.client if getattr(self.client, "pk", None) else None,
             latency_ms=(time.perf_counter() - self.started) * 1000,
             **fields,
@@ -316,8 +324,11 @@ def _sure_triples(version: ModelVersion, answer: StudentAnswer, threshold: float
 
 
 def _threshold(version: ModelVersion) -> float:
-    # An uncalibrated version never answers alone; it can still serve degraded.
-    return version.threshold if version.threshold is not None else math.inf
+    # An uncalibrated version never answers alone (even forced past the gate, even at
+    # confidence 1.0); it can still serve degraded when the LLM is down.
+    return (
+        version.threshold if version.is_calibrated and version.threshold is not None else math.inf
+    )
 
 
 def _check_answer(direction: str, answer: StudentAnswer) -> None:

@@ -154,8 +154,18 @@ class ModelVersion(models.Model):
 
     @property
     def headline_metric(self) -> float | None:
-        """The number the promotion gate compares (see training.evaluation.HEADLINE)."""
+        """The number the promotion gate compares (see training.evaluation.evaluate)."""
         return (self.metrics or {}).get("headline")
+
+    @property
+    def calibration(self) -> dict[str, Any]:
+        """What calibration chose and what it delivered on examples it did not choose on."""
+        return (self.metrics or {}).get("calibration") or {}
+
+    @property
+    def is_calibrated(self) -> bool:
+        """Only a calibrated version may answer alone (the cascade and the gate both check)."""
+        return self.threshold is not None and self.calibration.get("calibrated", True) is not False
 
 
 class VersionEvent(models.Model):
@@ -166,6 +176,7 @@ class VersionEvent(models.Model):
         FORCE_PROMOTE = "force_promote"
         ROLLBACK = "rollback"
         REFUSED = "refused", "promotion refused by the gate"
+        DEMOTE = "demote", "demoted by the live audit"
 
     action = models.CharField(max_length=16, choices=Action.choices)
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="events")
@@ -216,6 +227,11 @@ class BoundaryCall(models.Model):
     input = models.JSONField(help_text="Text (decomposition) or a list of triples.")
     output = models.JSONField(null=True, blank=True, help_text="Triples or text; null if unserved.")
     input_hash = models.CharField(max_length=64, help_text="Stable fingerprint of the input.")
+    group_key = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Split group: the triple set (or text) every wording of one fact shares.",
+    )
     split = models.CharField(max_length=8, choices=Split.choices)
 
     served_by = models.CharField(max_length=16, choices=ServedBy.choices)
@@ -300,6 +316,7 @@ class BoundaryCall(models.Model):
             ),
             models.Index(fields=["client", "created_at"]),
             models.Index(fields=["input_hash"]),
+            models.Index(fields=["split", "direction"]),
         ]
         permissions = [
             ("review_call", "Can review calls in the console"),

@@ -61,8 +61,13 @@ def gate_verdict(candidate: ModelVersion) -> Verdict:
         reasons.append(f"v{candidate.pk} has no evaluation")
     elif floor is not None and score < floor:
         reasons.append(f"headline {score:.3f} is below the floor {floor:.3f}")
-    if candidate.threshold is None:
-        reasons.append(f"v{candidate.pk} has no calibrated threshold")
+    if not candidate.is_calibrated:
+        reasons.append(
+            f"v{candidate.pk} is uncalibrated: no confidence threshold reached the target "
+            "agreement, so it could never answer alone"
+        )
+    else:
+        reasons += _undelivered_promise(candidate)
     baseline_score = None
     if active is not None:
         if baseline.get("version") != active.pk:
@@ -85,6 +90,21 @@ def gate_verdict(candidate: ModelVersion) -> Verdict:
         baseline_version=active.pk if active else None,
         floor=floor,
     )
+
+
+def _undelivered_promise(candidate: ModelVersion) -> list[str]:
+    """The threshold was chosen on one part of the eval split; on the other part its accepted
+    answers must not clearly miss the target (the interval's upper bound below it)."""
+    held_out = candidate.calibration.get("held_out") or {}
+    interval = held_out.get("agreement_interval")
+    target = candidate.calibration.get("target")
+    if not interval or target is None or interval[1] >= target:
+        return []
+    return [
+        f"on held-out eval data its threshold delivered {held_out.get('agreement', 0):.1%} "
+        f"agreement (95 % interval {interval[0]:.1%}–{interval[1]:.1%}), below the "
+        f"{target:.0%} target"
+    ]
 
 
 def do_promote(
@@ -180,3 +200,47 @@ def _retire_active(direction: str, kind: str) -> ModelVersion | None:
         active.status = VersionStatus.RETIRED
         active.save(update_fields=["is_active", "status", "updated_at"])
     return active
+
+
+@transaction.atomic
+def do_demote(version: ModelVersion, *, reason: str, evidence: dict[str, Any]) -> VersionEvent:
+    """Stop an active version serving because its live answers fell below the promise.
+
+    The alias returns to what the version replaced (as a rollback would), or to no local model
+    of that kind; the event keeps the evidence (the live audit's counts and interval).
+    """
+    list(
+        ModelVersion.objects.select_for_update().filter(
+            direction=version.direction, kind=version.kind
+        )
+    )
+    version.refresh_from_db()
+    if not version.is_active:
+        raise RegistryError(f"v{version.pk} is not active")
+    promotion = (
+        version.events.filter(
+            action__in=[VersionEvent.Action.PROMOTE, VersionEvent.Action.FORCE_PROMOTE]
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    restored = promotion.previous_version if promotion else None
+    _retire_active(version.direction, version.kind)
+    # Never back to a version that itself failed its live audit.
+    if (
+        restored is not None
+        and restored.status in (VersionStatus.READY, VersionStatus.RETIRED)
+        and not restored.events.filter(action=VersionEvent.Action.DEMOTE).exists()
+    ):
+        restored.status = VersionStatus.READY
+        restored.is_active = True
+        restored.save(update_fields=["status", "is_active", "updated_at"])
+    else:
+        restored = None
+    return VersionEvent.objects.create(
+        action=VersionEvent.Action.DEMOTE,
+        version=version,
+        previous_version=restored,
+        reason=reason,
+        verdict=evidence,
+    )

@@ -9,9 +9,10 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from boundary.models import Direction
+from boundary.models import Direction, ModelVersion
 from review import metrics
 from review.roles import DASHBOARDS
+from training.audit import audit_overview
 
 CHARTS = [
     ("volume", "Call volume by who answered"),
@@ -30,6 +31,9 @@ def _viewer(view):
 @_viewer
 def dashboards(request: HttpRequest) -> HttpResponse:
     window = metrics.Window.parse(request.GET.get("range"), request.GET.get("direction"))
+    active = ModelVersion.objects.active().order_by("direction", "kind")
+    if window.direction:
+        active = active.filter(direction=window.direction)
     return render(
         request,
         "review/dashboards.html",
@@ -39,6 +43,7 @@ def dashboards(request: HttpRequest) -> HttpResponse:
             "charts": CHARTS,
             "ranges": list(metrics.RANGES),
             "directions": Direction.values,
+            "audit": audit_overview(list(active)),
         },
     )
 

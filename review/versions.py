@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from boundary.models import IN_FLIGHT, ModelVersion, VersionEvent, VersionStatus
 from boundary.registry import PromotionRefused, RegistryError, do_promote, do_rollback, gate_verdict
 from review.roles import PROMOTE
+from training.audit import audit_overview
 
 VIEW = "boundary.view_modelversion"
 
@@ -39,6 +40,7 @@ def versions(request: HttpRequest) -> HttpResponse:
         promotable = version.status in (VersionStatus.READY, VersionStatus.RETIRED)
         version.gate = gate_verdict(version) if can_promote and promotable else None
     events = VersionEvent.objects.select_related("actor", "version", "previous_version")[:30]
+    active = list(ModelVersion.objects.active().order_by("direction", "kind"))
     return render(
         request,
         "review/versions.html",
@@ -47,6 +49,7 @@ def versions(request: HttpRequest) -> HttpResponse:
             "events": events,
             "can_promote": can_promote,
             "in_flight": IN_FLIGHT,
+            "audit": audit_overview(active),
         },
     )
 

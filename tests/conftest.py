@@ -89,3 +89,24 @@ def tiny_setup(settings, tmp_path, tiny_base):
     settings.VALENCE_GATE_FLOORS = {"decomposition": 0.0, "recomposition": 0.0}
     settings.VALENCE_CALIBRATION_TARGET = 0.5
     return settings
+
+
+@pytest.fixture
+def memorising_split(monkeypatch) -> None:
+    """Train and evaluate on the same pairs, stored in both splits on purpose.
+
+    A tiny random model can only be right about what it memorised, and the pipeline tests
+    need a model that is sometimes right. The product withholds such leaks from training
+    (tests/test_leak_free_split.py proves it); these tests switch that off, and only that.
+    """
+    from training import pipeline
+    from training.datasets import DataSplit
+
+    def stored_split(pairs, *, held_out=None, max_train=None, max_eval=None) -> DataSplit:
+        return DataSplit(
+            [p for p in pairs if p.split == "train"][:max_train],
+            [p for p in pairs if p.split == "eval"][:max_eval],
+            withheld=0,
+        )
+
+    monkeypatch.setattr(pipeline, "split_pairs", stored_split)

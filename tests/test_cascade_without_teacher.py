@@ -55,6 +55,17 @@ def test_an_uncalibrated_version_only_serves_degraded(scripted_loader):
     assert cascade.decompose("Chris prefers tea.").served_by == "degraded"
 
 
+def test_a_version_marked_uncalibrated_never_answers_alone_even_forced_with_a_threshold(
+    scripted_loader,
+):
+    # A version forced past the gate keeps its threshold field but says it is uncalibrated.
+    metrics = {"calibration": {"calibrated": False, "threshold": None}}
+    scripted_version(
+        scripted_loader, ScriptedStudent([CHRIS], confidence=1.0), threshold=0.5, metrics=metrics
+    )
+    assert cascade.decompose("Chris prefers tea.").served_by == "degraded"
+
+
 def test_with_no_model_and_no_llm_the_call_is_stored_and_unserved():
     with pytest.raises(cascade.Unserved) as raised:
         cascade.recompose([CHRIS])
@@ -151,10 +162,22 @@ def test_a_promotion_is_picked_up_without_a_restart(scripted_loader):
     assert cascade.decompose("Chris prefers tea.").model_version == new
 
 
-def test_the_split_is_stable_for_the_same_input(scripted_loader, settings):
+def test_the_split_is_stable_for_the_same_input(settings):
     settings.VALENCE_EVAL_FRACTION = 0.5
-    scripted_version(scripted_loader, ScriptedStudent([CHRIS], confidence=0.9))
-    calls = [cascade.decompose(f"Sentence number {i}.") for i in range(40)]
-    again = [cascade.decompose(f"Sentence number {i}.") for i in range(40)]
+
+    def unserved(text: str) -> BoundaryCall:
+        with pytest.raises(cascade.Unserved) as raised:
+            cascade.decompose(text)
+        return raised.value.call
+
+    calls = [unserved(f"Sentence number {i}.") for i in range(40)]
+    again = [unserved(f"Sentence number {i}.") for i in range(40)]
     assert [c.split for c in calls] == [c.split for c in again]
     assert {c.split for c in calls} == {"train", "eval"}
+
+
+def test_answers_stating_one_triple_set_share_a_split(scripted_loader, settings):
+    settings.VALENCE_EVAL_FRACTION = 0.5
+    scripted_version(scripted_loader, ScriptedStudent([CHRIS], confidence=0.9))
+    calls = [cascade.decompose(f"Sentence number {i}.") for i in range(20)]
+    assert len({(c.group_key, c.split) for c in calls}) == 1

@@ -118,6 +118,34 @@ def test_the_versions_page_shows_metrics_progress_and_the_gates_verdict(client):
     assert f"/models/{candidate.pk}/promote" in page and "Gate:" in page
 
 
+def test_the_versions_page_shows_the_held_out_promise_its_interval_and_the_ece(client):
+    calibration = {
+        "calibrated": True,
+        "target": 0.95,
+        "ece": 0.042,
+        "held_out": {
+            "fallback_rate": 0.25,
+            "agreement": 0.96,
+            "agreement_interval": [0.91, 0.98],
+            "answered": 120,
+        },
+    }
+    ModelVersionFactory(metrics={"headline": 0.7, "calibration": calibration})
+    client.force_login(member(STAFF))
+    page = client.get("/models/").content.decode()
+    assert "75.0 % · 96.0 %" in page
+    assert "91.0 %–98.0 %, n=120" in page
+    assert "0.042" in page
+
+
+def test_the_versions_page_marks_an_uncalibrated_version(client):
+    metrics = {"headline": 0.4, "calibration": {"calibrated": False, "threshold": None}}
+    version = ModelVersionFactory(metrics=metrics, threshold=None)
+    client.force_login(member(STAFF))
+    page = client.get("/models/").content.decode()
+    assert f'data-threshold="{version.pk}"><strong>uncalibrated</strong>' in page
+
+
 def test_staff_promote_and_roll_back_from_the_page_with_reasons(client):
     old = ModelVersionFactory(is_active=True, metrics={"headline": 0.5})
     new = ModelVersionFactory(

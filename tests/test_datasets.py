@@ -151,6 +151,6 @@ def test_a_capped_eval_set_keeps_every_reviewed_pair_first():
         review_status="corrected",
         corrected_output=[{"subject": "A", "predicate": "b", "object": "C"}],
     )
-    _, evaluation = split_pairs(eligible_pairs("decomposition"), max_eval=3)
+    evaluation = split_pairs(eligible_pairs("decomposition"), max_eval=3).evaluation
     assert len(evaluation) == 3
     assert gold.pk in [pair.call_id for pair in evaluation]

@@ -161,7 +161,7 @@ def test_calibration_keeps_triples_only_where_they_are_right_often_enough():
 
 
 @pytest.fixture
-def encoder_setup(tiny_setup, tiny_encoder_base):
+def encoder_setup(tiny_setup, tiny_encoder_base, memorising_split):
     tiny_setup.VALENCE_ENCODER_BASE_MODEL = str(tiny_encoder_base)
     for text, triples in EXAMPLES:
         for split in ("train", "eval"):
@@ -195,7 +195,7 @@ def test_the_pipeline_trains_evaluates_calibrates_and_promotes_an_encoder(encode
     assert (run.status, version.status, version.is_active) == ("succeeded", "ready", True), run.log
     assert (version.kind, version.backend) == ("encoder", "onnx")
     assert version.headline_metric == 1.0
-    assert version.metrics["calibration"]["kept_triples"]["precision"] == 1.0
+    assert version.metrics["calibration"]["choice"]["kept_triples"]["precision"] == 1.0
 
 
 @pytest.mark.django_db

@@ -10,8 +10,10 @@ from tests.factories import ModelVersionFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-def candidate(headline=0.6, baseline=None, **fields):
+def candidate(headline=0.6, baseline=None, calibration=None, **fields):
     metrics = {"headline": headline}
+    if calibration is not None:
+        metrics["calibration"] = calibration
     if baseline is not None:
         metrics["baseline"] = {"version": baseline[0].pk, "headline": baseline[1]}
     return ModelVersionFactory(metrics=metrics, **fields)
@@ -30,6 +32,44 @@ def test_a_candidate_below_the_floor_is_refused(settings):
 
 def test_a_candidate_without_a_threshold_is_refused():
     assert not gate_verdict(candidate(threshold=None)).passed
+
+
+def test_an_uncalibrated_candidate_is_refused_and_says_why():
+    metrics = {"headline": 0.9, "calibration": {"calibrated": False, "threshold": None}}
+    verdict = gate_verdict(ModelVersionFactory(metrics=metrics, threshold=None))
+    assert not verdict.passed
+    assert "uncalibrated" in verdict.reasons[0]
+
+
+def test_staff_may_force_an_uncalibrated_candidate_with_a_reason_and_it_is_logged():
+    staff = UserFactory(is_staff=True)
+    metrics = {"headline": 0.9, "calibration": {"calibrated": False, "threshold": None}}
+    version = ModelVersionFactory(metrics=metrics, threshold=None)
+    with pytest.raises(RegistryError):
+        do_promote(version, acting_user=staff, force=True)
+    event = do_promote(version, acting_user=staff, force=True, reason="try it degraded-only")
+    assert (event.action, event.reason) == ("force_promote", "try it degraded-only")
+    assert "uncalibrated" in event.verdict["reasons"][0]
+
+
+def test_a_threshold_that_missed_its_target_on_held_out_data_is_refused():
+    calibration = {
+        "calibrated": True,
+        "target": 0.95,
+        "held_out": {"agreement": 0.8, "agreement_interval": [0.72, 0.86]},
+    }
+    verdict = gate_verdict(candidate(calibration=calibration))
+    assert not verdict.passed
+    assert "held-out" in verdict.reasons[0]
+
+
+def test_a_held_out_interval_that_reaches_the_target_passes():
+    calibration = {
+        "calibrated": True,
+        "target": 0.95,
+        "held_out": {"agreement": 0.93, "agreement_interval": [0.85, 0.97]},
+    }
+    assert gate_verdict(candidate(calibration=calibration)).passed
 
 
 def test_a_candidate_must_beat_the_active_version_on_the_same_data():

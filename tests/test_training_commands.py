@@ -73,7 +73,7 @@ def test_train_boundary_refuses_a_second_training_in_flight(tiny_setup):
         run("train_boundary", "--direction", "decomposition")
 
 
-def test_train_boundary_sync_trains_here_and_waits_for_staff(tiny_setup):
+def test_train_boundary_sync_trains_here_and_waits_for_staff(tiny_setup, memorising_split):
     BoundaryCallFactory(split="train")
     BoundaryCallFactory(split="eval")
     output = run("train_boundary", "--direction", "decomposition", "--sync", "--epochs", "3")
@@ -122,11 +122,19 @@ def test_bootstrap_trains_both_directions_from_the_shipped_corpus(tiny_setup, mo
     )
     output = run("bootstrap", "--seconds", "1", "--eval-pairs", "3")
     assert BoundaryCall.objects.filter(served_by="imported").count() >= 2_400
-    assert set(ModelVersion.objects.filter(is_active=True).values_list("direction", flat=True)) == {
-        "decomposition",
-        "recomposition",
-    }
-    assert output.count(" active: headline") == 2
+    trained = ModelVersion.objects.filter(status="ready")
+    assert set(trained.values_list("direction", flat=True)) == {"decomposition", "recomposition"}
+    assert output.count("strict_f1") + output.count("chrf_pp") == 2
+
+
+def test_bootstrap_never_activates_a_model_that_reached_no_threshold(tiny_setup, monkeypatch):
+    # A second of training leaves the tiny random model wrong everywhere: uncalibrated.
+    monkeypatch.setattr(
+        "training.management.commands.bootstrap.fetch_base_model", lambda name, model_dir: None
+    )
+    output = run("bootstrap", "--seconds", "1", "--eval-pairs", "3")
+    assert not ModelVersion.objects.filter(is_active=True).exists()
+    assert output.count("uncalibrated") == 2
 
 
 def test_bootstrap_leaves_active_directions_alone(tiny_setup):
@@ -158,10 +166,11 @@ def test_bench_boundary_without_a_trained_model_says_what_to_do():
         run("bench_boundary")
 
 
-def test_train_boundary_promote_promotes_when_the_gate_passes(tiny_setup):
+def test_train_boundary_promote_promotes_when_the_gate_passes(tiny_setup, memorising_split):
+    tiny_setup.VALENCE_TRAIN_LEARNING_RATE = 1e-2  # enough to memorise the one pair
     BoundaryCallFactory(split="train")
     BoundaryCallFactory(split="eval")
-    run("train_boundary", "--direction", "decomposition", "--sync", "--epochs", "2", "--promote")
+    run("train_boundary", "--direction", "decomposition", "--sync", "--epochs", "60", "--promote")
     version = ModelVersion.objects.get()
     assert version.is_active
     assert version.training_run.trigger == "manual"

@@ -17,7 +17,7 @@ from tests.factories import BoundaryCallFactory
 from training.models import Evaluation, TrainingRun
 from training.pipeline import queue_training, run_training
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("memorising_split")]
 
 FIELDS = ("subject", "predicate", "object")
 PAIRS = [

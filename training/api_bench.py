@@ -6,7 +6,9 @@ HTTP parsing, token authentication, throttling, the cascade, the stored call and
 
 Nothing of the user's data is touched: the server gets a fresh SQLite database in a temporary
 folder, holding only copies of the registry rows under test (pointing at the same artefacts)
-and a benchmark token. No LLM key is passed, so no request can leave the machine.
+and a benchmark token. No real LLM key is ever passed, so no request can leave the machine:
+either there is no teacher (what the local models are unsure of comes back `degraded`), or the
+server's SDK is pointed at a `TeacherStandIn` on loopback that answers like the Messages API.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from django.conf import settings
 from django.core import serializers
 
 from boundary.models import ModelVersion
+from training.teacher_standin import TeacherStandIn, is_loopback_url
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Latency:
     mean_ms: float
     stages: dict[str, dict[str, float]]  # "served_by/first triple's stage" → count, p50, p95
     errors: int
+    served_by: dict[str, int] = field(default_factory=dict)  # answers (HTTP 200) by served_by
 
 
 @dataclass
@@ -56,6 +60,7 @@ class Throughput:
     p50_ms: float
     p95_ms: float
     status_codes: dict[int, int] = field(default_factory=dict)
+    served_by: dict[str, int] = field(default_factory=dict)  # answers (HTTP 200) by served_by
 
 
 class ScratchServer:
@@ -64,11 +69,23 @@ class ScratchServer:
     The scratch database (`database_url`, an empty PostgreSQL database, or else SQLite in a
     temporary folder) is only ever touched by subprocesses running with its settings
     (`valence migrate`, `loaddata`, `create-token`), never by this process's connections.
+
+    With a `teacher` stand-in, the server's own teacher (the real SDK code path) calls it:
+    its key and loopback base URL go in through `ANTHROPIC_API_KEY` and `ANTHROPIC_BASE_URL`.
     """
 
     def __init__(
-        self, *, workers: int, threads: int, encoder_threads: int, database_url: str = ""
+        self,
+        *,
+        workers: int,
+        threads: int,
+        encoder_threads: int,
+        database_url: str = "",
+        teacher: TeacherStandIn | None = None,
     ) -> None:
+        teacher_url = teacher.base_url if teacher is not None else ""
+        if teacher_url and not is_loopback_url(teacher_url):
+            raise ValueError(f"the teacher stand-in must be on loopback, not {teacher_url}")
         self.folder = Path(tempfile.mkdtemp(prefix="valence-bench-"))
         self.workers, self.threads, self.encoder_threads = workers, threads, encoder_threads
         self.token = ""
@@ -88,9 +105,17 @@ class ScratchServer:
             "VALENCE_API_RATE": "1000000/second",
             "VALENCE_LOG_LEVEL": "WARNING",
             "VALENCE_ENCODER_THREADS": str(encoder_threads),
-            "ANTHROPIC_API_KEY": "",
+            "ANTHROPIC_API_KEY": teacher.api_key if teacher is not None else "",
         }
-        self.environment.pop("ANTHROPIC_API_KEY_FILE", None)
+        for name in ("ANTHROPIC_API_KEY_FILE", "ANTHROPIC_BASE_URL", "ANTHROPIC_AUTH_TOKEN"):
+            self.environment.pop(name, None)
+        if teacher is not None:
+            self.environment["ANTHROPIC_BASE_URL"] = teacher_url
+            # A proxy from the environment must not carry loopback calls off the machine.
+            loopback = "127.0.0.1,localhost,::1"
+            for name in ("NO_PROXY", "no_proxy"):
+                current = self.environment.get(name)
+                self.environment[name] = f"{loopback},{current}" if current else loopback
 
     # --- database ---------------------------------------------------------------------------
 
@@ -201,16 +226,33 @@ class ScratchServer:
     # --- measurements -----------------------------------------------------------------------
 
     def warm_up(self, sentences: Sequence[str]) -> None:
-        """Every worker loads its models on first use; keep that out of the numbers."""
-        with self._pool(self.workers * self.threads * 2) as pool:
-            for connection in pool:
+        """Every worker loads its models on first use; keep that out of the numbers.
+
+        The connections run at once: behind a teacher each unsure sentence takes a second.
+        """
+        failures: list[Exception] = []
+
+        def warm(connection: http.client.HTTPConnection) -> None:
+            try:
                 for sentence in sentences[:3]:
                     self.request("POST", "/api/v1/decompose", {"text": sentence}, connection)
+            except Exception as exc:  # raised below, in the caller's thread
+                failures.append(exc)
+
+        with self._pool(self.workers * self.threads * 2) as pool:
+            threads = [threading.Thread(target=warm, args=(c,)) for c in pool]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        if failures:
+            raise failures[0]
 
     def latency(self, sentences: Sequence[str], runs: int) -> Latency:
         """One request at a time over one keep-alive connection: the latency a client sees."""
         timings: list[float] = []
         by_stage: dict[str, list[float]] = {}
+        served_by: Counter[str] = Counter()
         errors = 0
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
@@ -226,6 +268,7 @@ class ScratchServer:
                         errors += 1
                         continue
                     by_stage.setdefault(_stage(body), []).append(elapsed)
+                    served_by[str(body.get("served_by"))] += 1
         finally:
             connection.close()
         return Latency(
@@ -242,6 +285,7 @@ class ScratchServer:
                 for stage, values in sorted(by_stage.items())
             },
             errors=errors,
+            served_by=dict(served_by),
         )
 
     def throughput(self, sentences: Sequence[str], seconds: float, concurrency: int) -> Throughput:
@@ -250,10 +294,13 @@ class ScratchServer:
         lock = threading.Lock()
         timings: list[float] = []
         codes: Counter[int] = Counter()
+        served_by: Counter[str] = Counter()
 
         def client(number: int) -> None:
             connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-            mine, my_codes = [], Counter()
+            mine: list[float] = []
+            my_codes: Counter[int] = Counter()
+            my_served_by: Counter[str] = Counter()
             index = number
             try:
                 while time.perf_counter() < stop_at:
@@ -261,9 +308,11 @@ class ScratchServer:
                     index += 1
                     started = time.perf_counter()
                     try:
-                        status, _ = self.request(
+                        status, body = self.request(
                             "POST", "/api/v1/decompose", {"text": sentence}, connection
                         )
+                        if status == 200:
+                            my_served_by[str(body.get("served_by"))] += 1
                     except OSError:
                         status = 0
                         connection.close()
@@ -275,6 +324,7 @@ class ScratchServer:
                 with lock:
                     timings.extend(mine)
                     codes.update(my_codes)
+                    served_by.update(my_served_by)
 
         started = time.perf_counter()
         workers = [threading.Thread(target=client, args=(n,)) for n in range(concurrency)]
@@ -293,6 +343,7 @@ class ScratchServer:
             p50_ms=_percentile(timings, 50),
             p95_ms=_percentile(timings, 95),
             status_codes=dict(codes),
+            served_by=dict(served_by),
         )
 
     @contextmanager

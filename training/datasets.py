@@ -2,7 +2,9 @@
 
 A pair's tier says how much we trust it: a reviewer's correction beats an accepted answer or an
 imported reference, which beats an unreviewed LLM answer. The split comes from the stored call
-(a stable hash of the input), so the eval split is never trained on, run after run.
+(a stable hash of its group: the triple set every wording of one fact shares, see
+`boundary.fingerprint`), so the eval split is never trained on, run after run, and no eval text
+or triple set reaches training under another wording (`split_pairs` withholds any that would).
 """
 
 from __future__ import annotations
@@ -17,10 +19,18 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from boundary.fingerprint import split_for, text_fingerprint, triples_fingerprint
-from boundary.models import BoundaryCall, Direction, ReviewStatus, ServedBy
+from boundary.fingerprint import (
+    group_key,
+    split_for,
+    text_fingerprint,
+    text_key,
+    triple_set_key,
+    triples_fingerprint,
+)
+from boundary.models import BoundaryCall, Direction, ReviewStatus, ServedBy, Split
 from boundary.triples import (
     Triple,
+    TripleLimits,
     TripleValidationError,
     normalise_text,
     parse_triples,
@@ -28,6 +38,8 @@ from boundary.triples import (
 )
 
 TIER_CORRECTED, TIER_ACCEPTED, TIER_TEACHER = 0, 1, 2
+# Reading stored calls for keys: validation happened when they were stored.
+_LENIENT = TripleLimits(max_triples=10_000, max_field_chars=100_000)
 
 
 @dataclass(frozen=True)
@@ -81,16 +93,73 @@ def deduplicate(pairs: Iterable[TrainingPair]) -> list[TrainingPair]:
     return kept
 
 
-def split_pairs(
-    pairs: list[TrainingPair], *, max_train: int | None = None, max_eval: int | None = None
-) -> tuple[list[TrainingPair], list[TrainingPair]]:
-    """(train, eval). Caps take a seeded random sample so runs are reproducible.
+@dataclass(frozen=True)
+class HeldOutKeys:
+    """The texts and triple sets of every eval-split call, in both directions."""
 
+    texts: frozenset[str] = frozenset()
+    triple_sets: frozenset[str] = frozenset()
+
+    def touches(self, pair: TrainingPair) -> bool:
+        text, triples = _pair_content(pair)
+        return text_key(text) in self.texts or triple_set_key(triples) in self.triple_sets
+
+
+def held_out_keys() -> HeldOutKeys:
+    """What no training pair may share with the eval split, whatever its own split says.
+
+    Read from every eval-split call of both directions (not only eligible ones: a rejected
+    answer's input is still evaluated on), so recomposition's eval set never leaks into
+    decomposition training and the other way round.
+    """
+    texts: set[str] = set()
+    triple_sets: set[str] = set()
+    rows = BoundaryCall.objects.filter(split=Split.EVAL).values_list(
+        "input", "output", "corrected_output"
+    )
+    for call_input, *outputs in rows.iterator(chunk_size=2000):
+        for value in [call_input, *outputs]:
+            if value is None:
+                continue
+            if isinstance(value, str):
+                texts.add(text_key(value))
+            elif (triples := _triples_or_none(value)) is not None:
+                triple_sets.add(triple_set_key(triples))
+    return HeldOutKeys(frozenset(texts), frozenset(triple_sets))
+
+
+@dataclass
+class DataSplit:
+    train: list[TrainingPair]
+    evaluation: list[TrainingPair]
+    withheld: int  # train-split pairs left out because they share a text or triple set with eval
+
+
+def split_pairs(
+    pairs: list[TrainingPair],
+    *,
+    held_out: HeldOutKeys | None = None,
+    max_train: int | None = None,
+    max_eval: int | None = None,
+) -> DataSplit:
+    """Train and eval pairs, leak-free. Caps take a seeded random sample (reproducible runs).
+
+    A train-split pair that shares its text or triple set with an eval pair (or with any
+    eval-split call in `held_out`) is withheld from training: the stored split groups by triple
+    set, and this catches what grouping cannot see (one text stored with two triple sets).
     Reviewed pairs (corrected or accepted: the gold set) of the eval split are always kept
     first when the eval set is capped; unreviewed ones fill the rest.
     """
-    train = [p for p in pairs if p.split == "train"]
     evaluation = [p for p in pairs if p.split == "eval"]
+    keys = _union(held_out or HeldOutKeys(), _keys_of(evaluation))
+    train, withheld = [], 0
+    for pair in pairs:
+        if pair.split != "train":
+            continue
+        if keys.touches(pair):
+            withheld += 1
+        else:
+            train.append(pair)
     gold = [p for p in evaluation if p.tier < TIER_TEACHER]
     if max_eval is not None and len(evaluation) > max_eval:
         gold = _sample(gold, max_eval)
@@ -98,7 +167,33 @@ def split_pairs(
         evaluation = sorted(
             gold + _sample(rest, max_eval - len(gold)), key=lambda pair: pair.call_id
         )
-    return _sample(train, max_train), evaluation
+    return DataSplit(_sample(train, max_train), evaluation, withheld)
+
+
+def _keys_of(pairs: Iterable[TrainingPair]) -> HeldOutKeys:
+    contents = [_pair_content(pair) for pair in pairs]
+    return HeldOutKeys(
+        frozenset(text_key(text) for text, _ in contents),
+        frozenset(triple_set_key(triples) for _, triples in contents),
+    )
+
+
+def _union(a: HeldOutKeys, b: HeldOutKeys) -> HeldOutKeys:
+    return HeldOutKeys(a.texts | b.texts, a.triple_sets | b.triple_sets)
+
+
+def _pair_content(pair: TrainingPair) -> tuple[str, tuple[Triple, ...]]:
+    """(text, triple set) of a pair, whichever way round its direction reads them."""
+    if isinstance(pair.source, str):
+        return pair.source, tuple(pair.target)  # type: ignore[arg-type]
+    return str(pair.target), pair.source
+
+
+def _triples_or_none(value: Any) -> list[Triple] | None:
+    try:
+        return parse_triples(value, _LENIENT)
+    except TripleValidationError:
+        return None
 
 
 def _sample(pairs: list[TrainingPair], limit: int | None) -> list[TrainingPair]:
@@ -185,6 +280,7 @@ def import_pairs(
     eval_fraction = settings.VALENCE_EVAL_FRACTION
     rows = []
     for text, triples in records:
+        group = group_key(triples=triples)  # both directions of a record share it
         for direction in directions:
             if direction == Direction.DECOMPOSITION:
                 call_input, output, digest = text, triples_to_json(triples), text_fingerprint(text)
@@ -197,7 +293,8 @@ def import_pairs(
                     input=call_input,
                     output=output,
                     input_hash=digest,
-                    split=split_for(digest, eval_fraction),
+                    group_key=group,
+                    split=split_for(group, eval_fraction),
                     served_by=ServedBy.IMPORTED,
                     latency_ms=0.0,
                 )

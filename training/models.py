@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+
 from django.db import models
+from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 
-from boundary.models import ModelVersion
+from boundary.models import BoundaryCall, Direction, ModelVersion
 
 
 class TrainingRun(models.Model):
@@ -76,3 +80,85 @@ class Evaluation(models.Model):
 
     def __str__(self) -> str:
         return f"evaluation of v{self.version_id} on {self.data_source}"
+
+
+class LiveAuditQuerySet(models.QuerySet["LiveAudit"]):
+    def per_version(self, version_ids: list[int]) -> dict[int, dict[str, int]]:
+        """Audit counts of each version by outcome: one GROUP BY on the (version, status) index."""
+        done = Q(status=LiveAudit.Status.DONE)
+        rows = (
+            self.filter(version_id__in=version_ids)
+            .order_by()
+            .values("version_id")
+            .annotate(
+                audits=Count("id", filter=done),
+                agreed=Count("id", filter=done & Q(agreed=True)),
+                failed=Count("id", filter=Q(status=LiveAudit.Status.FAILED)),
+                skipped=Count("id", filter=Q(status=LiveAudit.Status.SKIPPED)),
+                pending=Count("id", filter=Q(status=LiveAudit.Status.PENDING)),
+            )
+        )
+        return {row.pop("version_id"): row for row in rows}
+
+    def spend_since(self, start: datetime) -> tuple[Decimal, Decimal]:
+        """What the audit paid the LLM since `start`, and its dearest single call."""
+        totals = self.filter(audited_at__gte=start).aggregate(
+            spent=Sum("cost_usd"), dearest=Max("cost_usd")
+        )
+        return totals["spent"] or Decimal(0), totals["dearest"] or Decimal(0)
+
+
+class LiveAudit(models.Model):
+    """One locally served answer re-asked to the LLM after the fact (see training.audit).
+
+    `agreed` is null until the LLM has answered (pending) or when it could not (failed,
+    skipped): only done audits count towards a version's live agreement.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "being asked"
+        DONE = "done"
+        FAILED = "failed", "the LLM could not answer"
+        SKIPPED = "skipped", "not asked (daily cap, no price)"
+
+    call = models.OneToOneField(
+        BoundaryCall,
+        on_delete=models.CASCADE,
+        related_name="live_audit",
+        help_text="The locally served call re-asked to the LLM.",
+    )
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="live_audits")
+    direction = models.CharField(max_length=16, choices=Direction.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    agreed = models.BooleanField(null=True, blank=True)
+    triple_precision = models.FloatField(
+        null=True, blank=True, help_text="Decomposition: share of local triples the LLM stated."
+    )
+    teacher_output = models.JSONField(
+        null=True, blank=True, help_text="The LLM's triples (of the text, or of the local text)."
+    )
+    details = models.JSONField(default=dict, blank=True, help_text="Round-trip counts.")
+    teacher_call = models.OneToOneField(
+        BoundaryCall,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_source",
+        help_text="The LLM's answer, stored as a call: training data like any other.",
+    )
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    audited_at = models.DateTimeField(null=True, blank=True, help_text="When the LLM answered.")
+
+    objects = LiveAuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["version", "status"]),
+            models.Index(fields=["audited_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"audit of call {self.call_id} ({self.status})"

@@ -38,8 +38,8 @@ from boundary.prompts import (
 )
 from boundary.registry import PromotionRefused, do_promote
 from boundary.students import load_student
-from training.datasets import TrainingPair, eligible_pairs, split_pairs
-from training.evaluation import Example, at_threshold, evaluate
+from training.datasets import TrainingPair, eligible_pairs, held_out_keys, split_pairs
+from training.evaluation import Decomposer, Example, at_threshold, evaluate
 from training.models import Evaluation, TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ def run_training(version_id: int) -> ModelVersion:
     promote = run.config.get("promote", run.trigger != TrainingRun.Trigger.MANUAL)
     if settings.VALENCE_AUTO_PROMOTE and promote:
         try:
-            do_promote(version, reason=f"automatic ({run.trigger}): the gate passed")
+            do_promote(version, reason=f"automatic after a {run.trigger} training")
             _log(run, "promoted: the gate passed")
         except PromotionRefused as refused:
             _log(run, f"not promoted: {refused}")
@@ -208,18 +208,24 @@ def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
     from training.base_models import resolve_base_model
 
     direction = version.direction
-    train, held_out = split_pairs(
+    split = split_pairs(
         eligible_pairs(direction),
+        held_out=held_out_keys(),
         max_train=run.config.get("max_train_pairs"),
         max_eval=run.config.get("max_eval_pairs") or settings.VALENCE_EVAL_MAX_PAIRS,
     )
+    train, held_out = split.train, split.evaluation
     if not train:
         raise ValueError(f"no eligible {direction} training pairs")
     watermark = max(p.call_id for p in train + held_out)
     ModelVersion.objects.filter(pk=version.pk).update(
         train_count=len(train), eval_count=len(held_out), data_watermark=watermark
     )
-    _log(run, f"{len(train)} training pairs, {len(held_out)} evaluation pairs")
+    _log(
+        run,
+        f"{len(train)} training pairs, {len(held_out)} evaluation pairs; {split.withheld} "
+        "train-split pairs withheld (they share a text or triple set with the eval split)",
+    )
 
     base = resolve_base_model(version.base_model, settings.VALENCE_MODEL_DIR)
     artifact = Path(settings.VALENCE_MODEL_DIR) / f"v{version.pk}"
@@ -234,11 +240,7 @@ def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
 
     _set_status(version, VersionStatus.EVALUATING)
     report = evaluate_version(version, examples_from_pairs(held_out), source="eval split")
-    _log(
-        run,
-        f"headline {report['headline']:.3f}, threshold {version.threshold:.3f}, "
-        f"expected fallback {version.expected_fallback_rate:.1%}",
-    )
+    _log(run, describe_calibration(report))
     _set_status(version, VersionStatus.READY)
     _update(run, status=TrainingRun.Status.SUCCEEDED, finished_at=timezone.now())
 
@@ -310,8 +312,14 @@ def evaluate_version(
     """Score `version` on `examples`; on the eval split, also calibrate and compare with the
     active version on the very same examples (the gate compares like with like)."""
     student = load_student(version.student_spec())
+    decomposer, decomposer_name = round_trip_decomposer(version.direction)
     report = evaluate(
-        student, version.direction, examples, target=settings.VALENCE_CALIBRATION_TARGET
+        student,
+        version.direction,
+        examples,
+        target=settings.VALENCE_CALIBRATION_TARGET,
+        decomposer=decomposer,
+        decomposer_name=decomposer_name,
     )
     metrics = dict(report.metrics)
     if version.threshold is not None:
@@ -337,6 +345,8 @@ def evaluate_version(
             baseline.direction,
             examples,
             target=settings.VALENCE_CALIBRATION_TARGET,
+            decomposer=decomposer,
+            decomposer_name=decomposer_name,
         )
         metrics["baseline"] = {
             "version": baseline.pk,
@@ -348,6 +358,48 @@ def evaluate_version(
     version.expected_fallback_rate = report.calibration.expected_fallback_rate
     version.save(update_fields=["metrics", "threshold", "expected_fallback_rate", "updated_at"])
     return metrics
+
+
+def round_trip_decomposer(direction: str) -> tuple[Decomposer | None, str]:
+    """For recomposition, the best local decomposer (the cheapest active decomposition stage,
+    as the cascade would ask it), which turns generated texts back into triples."""
+    if direction != Direction.RECOMPOSITION:
+        return None, ""
+    versions = ModelVersion.objects.serving_order(Direction.DECOMPOSITION)
+    if not versions:
+        return None, ""
+    decomposer = versions[0]
+    try:
+        backend = load_student(decomposer.student_spec())
+    except Exception:  # a broken decomposer leaves only the entity pre-check, labelled so
+        logger.exception("cannot load v%s to round-trip recompositions", decomposer.pk)
+        return None, ""
+    return (lambda text: backend.decompose(text).output), f"v{decomposer.pk} ({decomposer.kind})"
+
+
+def describe_calibration(metrics: dict[str, Any]) -> str:
+    """One log line: the headline, the threshold, and what it delivered held apart."""
+    calibration = metrics["calibration"]
+    line = f"{metrics['headline_metric']} {metrics['headline']:.3f}; "
+    if not calibration["calibrated"]:
+        return line + (
+            f"uncalibrated: no threshold reached {calibration['target']:.0%} agreement on "
+            f"{calibration['chosen_on']} examples, so it never answers alone"
+        )
+    line += f"threshold {calibration['threshold']:.3f} (chosen on {calibration['chosen_on']})"
+    held_out = calibration["held_out"]
+    if held_out is None:
+        return line + "; too few examples to measure it held apart"
+    agreement = held_out["agreement"]
+    low, high = held_out["agreement_interval"] or (0.0, 0.0)
+    return line + (
+        f"; on {held_out['count']} held-out examples it answers {1 - held_out['fallback_rate']:.1%}"
+        + (
+            f" at {agreement:.1%} agreement (95 % CI {low:.1%}–{high:.1%})"
+            if agreement is not None
+            else ""
+        )
+    )
 
 
 def examples_from_pairs(pairs: list[TrainingPair]) -> list[Example]:

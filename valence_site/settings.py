@@ -217,6 +217,13 @@ VALENCE_EVAL_MAX_PAIRS = env_int("VALENCE_EVAL_MAX_PAIRS", 300, minimum=1)
 # Calibration: the lowest threshold whose accepted eval answers agree with the reference this often.
 VALENCE_CALIBRATION_TARGET = env_float("VALENCE_CALIBRATION_TARGET", 0.95, minimum=0, maximum=1)
 VALENCE_AUTO_PROMOTE = env_bool("VALENCE_AUTO_PROMOTE", True)
+# Live quality audit (training.audit): this share of locally served answers (a stable hash of the
+# call id) is re-asked to the LLM by a background task, up to this many USD a day (UTC); an
+# active version is demoted once it has this many audits and the 95 % interval of its live
+# agreement lies below its calibration target. Off without an API key, or at rate 0.
+VALENCE_AUDIT_RATE = env_float("VALENCE_AUDIT_RATE", 0.02, minimum=0.0, maximum=1.0)
+VALENCE_AUDIT_DAILY_USD = env_float("VALENCE_AUDIT_DAILY_USD", 1.0, minimum=0.0)
+VALENCE_AUDIT_MIN_SAMPLES = env_int("VALENCE_AUDIT_MIN_SAMPLES", 30, minimum=1)
 # Offline start (no API key): training time per direction on the shipped example corpus.
 VALENCE_BOOTSTRAP_SECONDS = env_float("VALENCE_BOOTSTRAP_SECONDS", 270.0, minimum=1.0)
 # The gate's floors on each direction's headline metric (decomposition: WebNLG Exact F1;

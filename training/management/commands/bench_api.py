@@ -6,6 +6,7 @@ import random
 from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
@@ -14,14 +15,25 @@ from boundary.models import Direction, ModelKind, ModelVersion
 from training.api_bench import ScratchServer
 from training.datasets import read_jsonl
 from training.management.commands.bench_boundary import SENTENCES
+from training.teacher_standin import (
+    DEFAULT_LATENCY_MS,
+    TeacherStandIn,
+    parse_latency_range,
+    references_from_records,
+)
 from valence_site.scratch_db import scratch_database
+
+NO_TEACHER_NOTE = "unsure requests came back degraded: no teacher"
+# Always shown, zeros included, so that a missing teacher cannot go unnoticed.
+SERVED_BY = ("student", "teacher", "degraded")
 
 
 class Command(BaseCommand):
     help = (
         "Decomposition through the real API (gunicorn on loopback, a scratch database): p50/p95 "
         "of the encoder and of the generative student on the same sentences, then the "
-        "encoder's throughput under concurrent load. Defaults to the active versions."
+        "encoder's throughput under concurrent load, each split by who served the answers. "
+        "Defaults to the active versions; without --teacher-standin there is no teacher."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -48,13 +60,36 @@ class Command(BaseCommand):
         parser.add_argument(
             "--sqlite", action="store_true", help="Serve from SQLite whatever is configured."
         )
+        parser.add_argument(
+            "--teacher-standin",
+            action="store_true",
+            help="Point the server's teacher at a fake Messages API on loopback (reference "
+            "triples from --data, realistic usage, a latency per call) instead of none.",
+        )
+        parser.add_argument(
+            "--teacher-latency-ms",
+            type=parse_latency_range,
+            metavar="MIN,MAX",
+            help="The stand-in's latency, drawn uniformly per call (default 500,1500).",
+        )
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **options) -> None:
+        if options["teacher_latency_ms"] is not None and not options["teacher_standin"]:
+            raise CommandError("--teacher-latency-ms needs --teacher-standin")
         encoder = self._version(ModelKind.ENCODER, options["encoder"])
         generative = self._version(ModelKind.GENERATIVE, options["generative"], required=False)
-        sentences = self._sentences(options["data"], options["sentences"])
+        sentences, references = self._sentences(options["data"], options["sentences"])
         with ExitStack() as stack:
+            teacher = None
+            if options["teacher_standin"]:
+                teacher = stack.enter_context(
+                    TeacherStandIn(
+                        references=references,
+                        latency_ms=options["teacher_latency_ms"] or DEFAULT_LATENCY_MS,
+                        seed=0,
+                    )
+                )
             database_url = ""
             if not options["sqlite"] and (options["postgres"] or connection.vendor == "postgresql"):
                 database_url = stack.enter_context(
@@ -65,14 +100,25 @@ class Command(BaseCommand):
                 threads=options["threads"],
                 encoder_threads=options["encoder_threads"],
                 database_url=database_url,
+                teacher=teacher,
             )
             stack.callback(server.close)
             report = self._run(server, encoder, generative, sentences, options)
             report["database"] = "postgresql" if database_url else "sqlite"
+            if teacher is None:
+                report["teacher"] = {"kind": "none", "note": NO_TEACHER_NOTE}
+            else:
+                report["teacher"] = {
+                    "kind": "stand-in",
+                    "latency_ms": list(teacher.latency_ms),
+                    "references": len(teacher.references),
+                    **teacher.stats(),
+                }
+        report["configuration"] = describe_configuration(report)
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2))
             return
-        self._print(report)
+        self.stdout.write(format_report(report))
 
     def _run(self, server, encoder, generative, sentences, options) -> dict:
         report: dict = {
@@ -81,6 +127,9 @@ class Command(BaseCommand):
             "sentences": len(sentences),
             "workers": options["workers"],
             "threads": options["threads"],
+            "encoder_threads": options["encoder_threads"],
+            "concurrency": options["concurrency"],
+            "seconds": options["seconds"],
             "cpus": os.cpu_count(),
             "load_before": os.getloadavg()[0],
         }
@@ -107,35 +156,6 @@ class Command(BaseCommand):
         report["stored_calls"] = server.stored_calls()
         return report
 
-    def _print(self, report: dict) -> None:
-        self.stdout.write(
-            f"{report['sentences']} sentences; gunicorn {report['workers']} workers x "
-            f"{report['threads']} threads on {report['cpus']} CPUs; {report['database']}; "
-            f"load before {report['load_before']:.2f}"
-        )
-        self.stdout.write(f"{'path':38} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8}")
-        for name in ("encoder", "generative"):
-            row = report.get(f"{name}_latency")
-            if not row:
-                continue
-            label = f"{name} v{report[name]}, all"
-            self.stdout.write(
-                f"{label:38} {row['requests']:8} {row['p50_ms']:8.1f} {row['p95_ms']:8.1f}"
-            )
-            for stage, numbers in row["stages"].items():
-                label = f"  answered {stage}"
-                self.stdout.write(
-                    f"{label:38} {numbers['count']:8} {numbers['p50_ms']:8.1f} "
-                    f"{numbers['p95_ms']:8.1f}"
-                )
-        load = report["encoder_throughput"]
-        self.stdout.write(
-            f"encoder throughput: {load['requests_per_s']:.0f} requests/s with "
-            f"{load['concurrency']} clients for {load['seconds']:.1f} s "
-            f"({load['completed']} ok, {load['errors']} errors; p50 {load['p50_ms']:.1f} ms, "
-            f"p95 {load['p95_ms']:.1f} ms); {report['stored_calls']} calls stored"
-        )
-
     def _version(self, kind: str, pk: int | None, *, required: bool = True) -> ModelVersion | None:
         versions = ModelVersion.objects.filter(direction=Direction.DECOMPOSITION, kind=kind)
         version = versions.filter(pk=pk).first() if pk else versions.filter(is_active=True).first()
@@ -145,10 +165,79 @@ class Command(BaseCommand):
             raise CommandError(f"v{version.pk} is {version.status}, not ready")
         return version
 
-    def _sentences(self, data: Path | None, count: int) -> list[str]:
+    def _sentences(
+        self, data: Path | None, count: int
+    ) -> tuple[list[str], dict[str, list[list[str]]]]:
+        """The sample, and the reference triples of every text in `data` (for the stand-in)."""
         if data is None:
-            return list(SENTENCES)
+            return list(SENTENCES), {}
         if not data.is_file():
             raise CommandError(f"{data} does not exist")
-        texts = sorted({str(record["text"]) for _, record in read_jsonl(data) if "text" in record})
-        return random.Random(0).sample(texts, min(count, len(texts)))
+        records = [record for _, record in read_jsonl(data)]
+        texts = sorted({str(record["text"]) for record in records if "text" in record})
+        sample = random.Random(0).sample(texts, min(count, len(texts)))
+        return sample, references_from_records(records)
+
+
+def describe_configuration(report: dict[str, Any]) -> str:
+    """What the figures were measured with, in one line; a number means little without it."""
+    teacher = report["teacher"]
+    if teacher["kind"] == "none":
+        who = "teacher none"
+    else:
+        low, high = teacher["latency_ms"]
+        who = f"teacher stand-in ({low:.0f}-{high:.0f} ms a call)"
+    return (
+        f"{who}; {report['database']}; gunicorn {report['workers']} workers x "
+        f"{report['threads']} threads ({report['encoder_threads']} encoder threads) on "
+        f"{report['cpus']} CPUs; {report['concurrency']} clients for {report['seconds']:g} s; "
+        f"{report['sentences']} sentences; load before {report['load_before']:.2f}"
+    )
+
+
+def served_by_line(counts: dict[str, int]) -> str:
+    """E.g. "served by: 40 student, 10 teacher, 0 degraded", plus any other kind that occurred."""
+    kinds = [*SERVED_BY, *sorted(set(counts) - set(SERVED_BY))]
+    return "served by: " + ", ".join(f"{counts.get(kind, 0)} {kind}" for kind in kinds)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The printed report: configuration first, then the figures, each with its served_by."""
+    lines = [
+        f"configuration: {report['configuration']}",
+        f"{'path':38} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8}",
+    ]
+    for name in ("encoder", "generative"):
+        row = report.get(f"{name}_latency")
+        if not row:
+            continue
+        label = f"{name} v{report[name]}, all"
+        lines.append(f"{label:38} {row['requests']:8} {row['p50_ms']:8.1f} {row['p95_ms']:8.1f}")
+        for stage, numbers in row["stages"].items():
+            label = f"  answered {stage}"
+            lines.append(
+                f"{label:38} {numbers['count']:8} {numbers['p50_ms']:8.1f} {numbers['p95_ms']:8.1f}"
+            )
+        lines.append(f"  {served_by_line(row['served_by'])}")
+    load = report["encoder_throughput"]
+    lines.append(
+        f"encoder throughput: {load['requests_per_s']:.0f} requests/s with "
+        f"{load['concurrency']} clients for {load['seconds']:.1f} s "
+        f"({load['completed']} ok, {load['errors']} errors; p50 {load['p50_ms']:.1f} ms, "
+        f"p95 {load['p95_ms']:.1f} ms); {report['stored_calls']} calls stored"
+    )
+    lines.append(f"  {served_by_line(load['served_by'])}")
+    teacher = report["teacher"]
+    if teacher["kind"] == "none":
+        degraded = load["served_by"].get("degraded", 0)
+        lines.append(
+            f"note: {NO_TEACHER_NOTE} ({degraded} of {load['completed']} throughput answers); "
+            "--teacher-standin adds one"
+        )
+    else:
+        lines.append(
+            f"teacher stand-in: {teacher['requests']} calls answered, {teacher['errors']} "
+            f"refused; {teacher['input_tokens']} input / {teacher['output_tokens']} output "
+            f"tokens; reference triples for {teacher['references']} texts"
+        )
+    return "\n".join(lines)

@@ -9,7 +9,7 @@ from boundary.models import BoundaryCall, Direction, ModelKind, ModelVersion, Se
 from training.base_models import fetch_base_model
 from training.datasets import import_pairs
 from training.models import TrainingRun
-from training.pipeline import queue_training, run_training
+from training.pipeline import describe_calibration, queue_training, run_training
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "valence_examples.jsonl"
 
@@ -71,8 +71,4 @@ class Command(BaseCommand):
         if run.status != TrainingRun.Status.SUCCEEDED:
             return f"  v{version.pk} {run.status}: {run.error.splitlines()[0] if run.error else ''}"
         state = "active" if version.is_active else "not promoted (see the run log)"
-        return (
-            f"  v{version.pk} {state}: headline {version.headline_metric:.3f}, "
-            f"threshold {version.threshold:.3f}, "
-            f"expected fallback {version.expected_fallback_rate:.0%}"
-        )
+        return f"  v{version.pk} {state}: {describe_calibration(version.metrics)}"

@@ -8,7 +8,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from boundary.triples import Triple, TripleLimits, TripleValidationError, parse_triples
+from training.official_scoring import SCORER as OFFICIAL_SCORER
+from training.official_scoring import read_webnlg_xml, score_decomposition_official
 from training.scoring import score_decomposition, score_recomposition
+
+# Every report names the scorer that produced it, so figures are never compared across scorers.
+CORRECTED_SCORER = "valence-corrected"
+RECOMPOSITION_SCORER = "sacrebleu"
 
 # Scoring must take whatever a model emitted, however long; only the file format is checked.
 _LIMITS = TripleLimits(max_triples=10_000, max_field_chars=10_000)
@@ -18,7 +24,8 @@ class Command(BaseCommand):
     help = (
         "Score predictions against WebNLG-style JSONL references and print a JSON report. "
         "decomposition: prediction lines {id, triples}, joined to references by id. "
-        "recomposition: prediction lines {entry_id, text}; every text of an entry is a reference."
+        "recomposition: prediction lines {entry_id, text}; every text of an entry is a reference. "
+        "Decomposition files may also be WebNLG benchmark XML (*.xml: Refs.xml, candidates)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -28,6 +35,14 @@ class Command(BaseCommand):
         parser.add_argument("--predictions", type=Path, required=True, metavar="FILE")
         parser.add_argument("--references", type=Path, required=True, metavar="FILE")
         parser.add_argument("--output", type=Path, metavar="FILE", help="Also write it here.")
+        parser.add_argument(
+            "--official",
+            action="store_true",
+            help=(
+                "Decomposition only: score as the WebNLG 2020 text-to-RDF script did, quirks "
+                "included, to compare with published figures (default: the corrected scorer)."
+            ),
+        )
 
     def handle(
         self,
@@ -36,10 +51,16 @@ class Command(BaseCommand):
         predictions: Path,
         references: Path,
         output: Path | None,
+        official: bool = False,
         **options: object,
     ) -> None:
         if direction == "decomposition":
-            report = _score_decomposition(predictions, references)
+            report = _score_decomposition(predictions, references, official=official)
+        elif official:
+            raise CommandError(
+                "--official applies to decomposition only: for recomposition, sacreBLEU's BLEU "
+                "and chrF++ already reproduce the official 2020 scores."
+            )
         else:
             report = _score_recomposition(predictions, references)
         text = json.dumps(report, indent=2)
@@ -51,30 +72,65 @@ class Command(BaseCommand):
         self.stdout.write(text)
 
 
-def _score_decomposition(predictions: Path, references: Path) -> dict[str, Any]:
+def _score_decomposition(predictions: Path, references: Path, *, official: bool) -> dict[str, Any]:
     expected: dict[str, list[Triple]] = {}
-    for where, record in _records(references):
-        record_id = _string(record, "id", where)
+    for where, record_id, triples in _triple_records(references, allow_empty=False):
         if record_id in expected:
             raise CommandError(f"{where}: duplicate id {record_id!r}.")
-        expected[record_id] = _triples(record, where, allow_empty=False)
+        expected[record_id] = triples
 
     predicted: dict[str, list[Triple]] = {}
-    for where, record in _records(predictions):
-        record_id = _string(record, "id", where)
+    for where, record_id, triples in _triple_records(predictions, allow_empty=True):
         if record_id not in expected:
             raise CommandError(f"{where}: id {record_id!r} is not in {references}.")
         if record_id in predicted:
             raise CommandError(f"{where}: duplicate id {record_id!r}.")
-        predicted[record_id] = _triples(record, where, allow_empty=True)
+        predicted[record_id] = triples
 
     # A reference without a prediction scores as an empty prediction: it costs recall.
-    scores = score_decomposition([predicted.get(i, []) for i in expected], list(expected.values()))
+    paired = [predicted.get(i, []) for i in expected], list(expected.values())
+    if official:
+        try:
+            scores = score_decomposition_official(*paired)
+        except ValueError as error:
+            raise CommandError(
+                f"The 2020 scorer cannot score these predictions: {error}"
+            ) from error
+    else:
+        scores = score_decomposition(*paired)
     return {
         "direction": "decomposition",
+        "scorer": OFFICIAL_SCORER if official else CORRECTED_SCORER,
         "missing_predictions": len(expected) - len(predicted),
         **scores,
     }
+
+
+def _triple_records(path: Path, *, allow_empty: bool) -> Iterator[tuple[str, str, list[Triple]]]:
+    """(where, id, triples) per record of a JSONL file or a WebNLG benchmark XML file."""
+    if path.suffix.lower() == ".xml":
+        yield from _xml_records(path, allow_empty=allow_empty)
+        return
+    for where, record in _records(path):
+        record_id = _string(record, "id", where)
+        yield where, record_id, _triples(record, where, allow_empty=allow_empty)
+
+
+def _xml_records(path: Path, *, allow_empty: bool) -> Iterator[tuple[str, str, list[Triple]]]:
+    """Entries of a Refs.xml-style or candidates file, as the 2020 script reads them."""
+    try:
+        entries = read_webnlg_xml(path)
+    except FileNotFoundError as error:
+        raise CommandError(f"{path}: no such file.") from error
+    except OSError as error:
+        raise CommandError(f"{path}: cannot read it ({error.strerror}).") from error
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+    for entry_id, triples in entries:
+        where = f"{path}, entry {entry_id}"
+        if not (triples or allow_empty):
+            raise CommandError(f"{where}: no triples.")
+        yield where, entry_id, triples
 
 
 def _score_recomposition(predictions: Path, references: Path) -> dict[str, Any]:
@@ -96,6 +152,7 @@ def _score_recomposition(predictions: Path, references: Path) -> dict[str, Any]:
     scores = score_recomposition([hypotheses.get(e, "") for e in texts], list(texts.values()))
     return {
         "direction": "recomposition",
+        "scorer": RECOMPOSITION_SCORER,
         "missing_predictions": len(texts) - len(hypotheses),
         **scores,
     }

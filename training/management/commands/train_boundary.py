@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from boundary.models import Direction, ModelKind
 from training.models import TrainingRun
-from training.pipeline import queue_training, run_training
+from training.pipeline import describe_calibration, queue_training, run_training
 
 
 class Command(BaseCommand):
@@ -68,5 +68,5 @@ class Command(BaseCommand):
             raise CommandError(f"v{version.pk} {run.status}: {run.error.splitlines()[0]}")
         self.stdout.write(
             f"v{version.pk} {version.status}{' (active)' if version.is_active else ''}: "
-            f"headline {version.headline_metric:.3f}, threshold {version.threshold:.3f}"
+            + describe_calibration(version.metrics)
         )
