@@ -36,9 +36,16 @@ class Verdict:
     baseline: float | None = None
     baseline_version: int | None = None
     floor: float | None = None
+    # The reasons that concern only when it may answer alone (a subset of `reasons`): a version
+    # refused for these alone can still serve degraded answers when no LLM is reachable.
+    calibration_reasons: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def refused_only_for_calibration(self) -> bool:
+        return not self.passed and set(self.reasons) == set(self.calibration_reasons)
 
 
 def gate_verdict(candidate: ModelVersion) -> Verdict:
@@ -62,12 +69,13 @@ def gate_verdict(candidate: ModelVersion) -> Verdict:
     elif floor is not None and score < floor:
         reasons.append(f"headline {score:.3f} is below the floor {floor:.3f}")
     if not candidate.is_calibrated:
-        reasons.append(
+        calibration_reasons = [
             f"v{candidate.pk} is uncalibrated: no confidence threshold reached the target "
             "agreement, so it could never answer alone"
-        )
+        ]
     else:
-        reasons += _undelivered_promise(candidate)
+        calibration_reasons = _undelivered_promise(candidate)
+    reasons += calibration_reasons
     baseline_score = None
     if active is not None:
         if baseline.get("version") != active.pk:
@@ -89,6 +97,7 @@ def gate_verdict(candidate: ModelVersion) -> Verdict:
         baseline=baseline_score,
         baseline_version=active.pk if active else None,
         floor=floor,
+        calibration_reasons=calibration_reasons,
     )
 
 

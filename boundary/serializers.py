@@ -172,6 +172,11 @@ class BoundaryCallSerializer(serializers.ModelSerializer):
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
+    is_calibrated = serializers.BooleanField(
+        read_only=True,
+        help_text="False: no confidence threshold reached the target; it never answers alone.",
+    )
+
     class Meta:
         model = ModelVersion
         fields = [
@@ -184,6 +189,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "is_active",
             "metrics",
             "threshold",
+            "is_calibrated",
             "expected_fallback_rate",
             "train_count",
             "eval_count",

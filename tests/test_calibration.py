@@ -16,7 +16,7 @@ from training.evaluation import (
 def test_it_picks_the_lowest_threshold_that_reaches_the_target():
     confidences = [0.9, 0.8, 0.7, 0.6, 0.5]
     agreements = [True, True, True, False, False]
-    calibration = calibrate(confidences, agreements, target=0.95)
+    calibration = calibrate(confidences, agreements, target=0.95, z=0)
     assert calibration.threshold == 0.7
     assert calibration.expected_fallback_rate == 0.4
     assert calibration.accepted_agreement == 1.0
@@ -25,12 +25,22 @@ def test_it_picks_the_lowest_threshold_that_reaches_the_target():
 def test_a_lower_target_accepts_more():
     confidences = [0.9, 0.8, 0.7, 0.6, 0.5]
     agreements = [True, True, True, False, True]
-    assert calibrate(confidences, agreements, target=0.8).threshold == 0.5
+    assert calibrate(confidences, agreements, target=0.8, z=0).threshold == 0.5
 
 
 def test_tied_confidences_are_accepted_or_refused_together():
-    calibration = calibrate([0.9, 0.7, 0.7], [True, True, False], target=0.95)
+    calibration = calibrate([0.9, 0.7, 0.7], [True, True, False], target=0.95, z=0)
     assert calibration.threshold == 0.9
+
+
+def test_the_threshold_needs_confidence_not_a_lucky_streak():
+    # 19 of the top 20 agree (95 %): enough for the point estimate, not for a 95 % lower bound.
+    confidences = [1 - n / 100 for n in range(40)]
+    agreements = [n != 7 for n in range(20)] + [True] * 20
+    assert calibrate(confidences[:20], agreements[:20], target=0.9, z=0).threshold == 0.81
+    assert calibrate(confidences[:20], agreements[:20], target=0.9).threshold is None
+    # Forty answers with one miss: the lower bound (≈ 0.87) clears 0.85 at the lowest one.
+    assert calibrate(confidences, agreements, target=0.85).threshold == 0.61
 
 
 def test_when_nothing_reaches_the_target_it_is_uncalibrated():
@@ -113,7 +123,7 @@ class _Student:
 
 
 def test_calibration_reports_agreement_measured_on_examples_it_did_not_choose_on():
-    report = evaluate(_Student(), "decomposition", _examples(200), target=0.4)
+    report = evaluate(_Student(), "decomposition", _examples(200), target=0.3)
     calibration = report.metrics["calibration"]
     assert calibration["chosen_on"] + calibration["measured_on"] == 200
     assert calibration["measured_on"] > 50

@@ -155,7 +155,7 @@ def test_calibration_keeps_triples_only_where_they_are_right_often_enough():
         Prediction([right], 0.7, triple_confidences=(0.7,)),
     ]
     agreements = [True, False, False, True]
-    calibration = calibrate_per_triple(predictions, examples, agreements, target=0.95)
+    calibration = calibrate_per_triple(predictions, examples, agreements, target=0.95, z=0)
     assert calibration.threshold == 0.7
     assert calibration.expected_fallback_rate == 0.5
 

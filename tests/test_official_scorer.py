@@ -31,7 +31,7 @@ OFFICIAL_ON_REFS_CANDS2 = {
     "partial": (0.2834, 0.2973, 0.2878),
     "ent_type": (0.2849, 0.2973, 0.2892),
     # "Full triple scores"
-    "exact_set": (0.1373, 0.1275, 0.1307),
+    "full_triple": (0.1373, 0.1275, 0.1307),
 }
 
 

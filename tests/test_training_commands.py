@@ -127,14 +127,29 @@ def test_bootstrap_trains_both_directions_from_the_shipped_corpus(tiny_setup, mo
     assert output.count("strict_f1") + output.count("chrf_pp") == 2
 
 
-def test_bootstrap_never_activates_a_model_that_reached_no_threshold(tiny_setup, monkeypatch):
+def test_offline_bootstrap_lets_an_uncalibrated_model_answer_only_degraded(tiny_setup, monkeypatch):
     # A second of training leaves the tiny random model wrong everywhere: uncalibrated.
     monkeypatch.setattr(
         "training.management.commands.bootstrap.fetch_base_model", lambda name, model_dir: None
     )
     output = run("bootstrap", "--seconds", "1", "--eval-pairs", "3")
-    assert not ModelVersion.objects.filter(is_active=True).exists()
-    assert output.count("uncalibrated") == 2
+    assert output.count("active for degraded answers only") == 2
+    forced = VersionEvent.objects.filter(action="force_promote")
+    assert forced.count() == 2
+    assert all("degraded answers only" in event.reason for event in forced)
+    active = ModelVersion.objects.filter(is_active=True)
+    assert active.count() == 2 and not any(version.is_calibrated for version in active)
+
+
+def test_a_refused_automatic_promotion_is_not_logged_as_passing(tiny_setup, monkeypatch):
+    monkeypatch.setattr(
+        "training.management.commands.bootstrap.fetch_base_model", lambda name, model_dir: None
+    )
+    run("bootstrap", "--seconds", "1", "--eval-pairs", "3")
+    refusals = VersionEvent.objects.filter(action="refused")
+    assert refusals.count() == 2
+    assert all("gate passed" not in event.reason for event in refusals)
+    assert all("uncalibrated" in event.verdict["reasons"][0] for event in refusals)
 
 
 def test_bootstrap_leaves_active_directions_alone(tiny_setup):

@@ -28,7 +28,7 @@ is not copied; the project must not ship it):
   shorter side padded with empty triples; P/R/F1 are exact means (statistics.mean) over the
   chosen pairs. An entry empty on both sides adds no pair (the script crashed on it), and a
   field containing " | " is refused (the script split it into more fields).
-- "exact_set" is the script's "Full triple scores": macro P/R/F1 over distinct lowercased
+- "full_triple" is the script's "Full triple scores": macro P/R/F1 over distinct lowercased
   triple strings (sklearn's MultiLabelBinarizer), not the corrected scorer's micro set F1.
 """
 
@@ -74,7 +74,7 @@ def score_decomposition_official(
     report: dict[str, Any] = {"entries": len(references), "pairs": len(chosen)}
     for k, scheme in enumerate(SCHEMES):
         report[scheme] = _mean_prf([pair.schemes[k] for pair in chosen]).as_dict()
-    report["exact_set"] = _full_triple_scores(predictions, references).as_dict()
+    report["full_triple"] = _full_triple_scores(predictions, references).as_dict()
     report["scorer"] = SCORER
     return report
 

@@ -318,6 +318,7 @@ def evaluate_version(
         version.direction,
         examples,
         target=settings.VALENCE_CALIBRATION_TARGET,
+        z=settings.VALENCE_CALIBRATION_Z,
         decomposer=decomposer,
         decomposer_name=decomposer_name,
     )
@@ -345,6 +346,7 @@ def evaluate_version(
             baseline.direction,
             examples,
             target=settings.VALENCE_CALIBRATION_TARGET,
+            z=settings.VALENCE_CALIBRATION_Z,
             decomposer=decomposer,
             decomposer_name=decomposer_name,
         )

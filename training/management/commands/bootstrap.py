@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from boundary.models import BoundaryCall, Direction, ModelKind, ModelVersion, ServedBy
+from boundary.registry import do_promote, gate_verdict
 from training.base_models import fetch_base_model
 from training.datasets import import_pairs
 from training.models import TrainingRun
@@ -64,11 +65,33 @@ class Command(BaseCommand):
                 self.stdout.write(f"  a {direction} training is already running; skipped")
                 continue
             version = run_training(version.pk)
+            version = self._degraded_only_if_refused_for_calibration(version)
             self.stdout.write(self._summary(version))
+
+    def _degraded_only_if_refused_for_calibration(self, version: ModelVersion) -> ModelVersion:
+        """Offline there is no LLM to fall back to: a version refused *only* because it may not
+        answer alone still beats a 503. It is forced in, logged, and the cascade lets it answer
+        only as "degraded" (an uncalibrated version never answers alone)."""
+        if version.is_active or version.training_run.status != TrainingRun.Status.SUCCEEDED:
+            return version
+        if settings.ANTHROPIC_API_KEY or not gate_verdict(version).refused_only_for_calibration:
+            return version
+        do_promote(
+            version,
+            force=True,
+            reason="offline start without an LLM: may serve degraded answers only, never alone",
+        )
+        version.refresh_from_db()
+        return version
 
     def _summary(self, version: ModelVersion) -> str:
         run = version.training_run
         if run.status != TrainingRun.Status.SUCCEEDED:
             return f"  v{version.pk} {run.status}: {run.error.splitlines()[0] if run.error else ''}"
-        state = "active" if version.is_active else "not promoted (see the run log)"
+        if version.is_active and not version.is_calibrated:
+            state = "active for degraded answers only"
+        elif version.is_active:
+            state = "active"
+        else:
+            state = "not promoted (see the run log)"
         return f"  v{version.pk} {state}: {describe_calibration(version.metrics)}"
