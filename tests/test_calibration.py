@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from boundary.triples import Triple
 from training.evaluation import (
     Example,
@@ -164,3 +166,18 @@ def test_recomposition_agreement_is_a_round_trip_when_a_decomposer_exists():
     without = evaluate(_Writer(), "recomposition", examples, target=0.5)
     assert without.agreements == [True]  # only the entity pre-check, and it says so
     assert "no decomposer" in without.metrics["agreement_method"]
+
+
+@pytest.mark.django_db
+def test_recomposition_is_round_tripped_through_the_active_local_decomposer(scripted_loader):
+    from tests.factories import ModelVersionFactory
+    from tests.scripted_student import ScriptedStudent
+    from training.pipeline import round_trip_decomposer
+
+    assert round_trip_decomposer("recomposition") == (None, "")
+    version = ModelVersionFactory(backend="scripted", is_active=True)
+    scripted_loader.students[version.pk] = ScriptedStudent([CHRIS])
+    decomposer, name = round_trip_decomposer("recomposition")
+    assert decomposer("Chris likes composable architectures.") == [CHRIS]
+    assert name == f"v{version.pk} (generative)"
+    assert round_trip_decomposer("decomposition") == (None, "")

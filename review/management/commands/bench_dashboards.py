@@ -18,9 +18,10 @@ from django.utils import timezone
 from valence_site.scratch_db import scratch_database
 
 COLUMNS = (
-    "direction, input, output, input_hash, split, served_by, model_version_id, confidence, "
-    "fallback_reason, teacher_error, diagnostics, triple_sources, llm_model, latency_ms, "
-    "cost_usd, avoided_cost_usd, review_status, review_priority, review_revision, created_at"
+    "direction, input, output, input_hash, group_key, split, served_by, model_version_id, "
+    "confidence, fallback_reason, teacher_error, diagnostics, triple_sources, llm_model, "
+    "latency_ms, cost_usd, avoided_cost_usd, review_status, review_priority, review_revision, "
+    "created_at"
 )
 SERVED = [("student", 0.60), ("teacher", 0.30), ("degraded", 0.04), ("unserved", 0.01)]
 SERVED.append(("imported", 0.05))
@@ -125,6 +126,7 @@ class Command(BaseCommand):
                         direction,
                         json.dumps(f"Sentence number {n}."),
                         None if served == "unserved" else output,
+                        f"{n:064x}",
                         f"{n:064x}",
                         "eval" if n % 10 == 0 else "train",
                         served,
