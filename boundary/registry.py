@@ -122,12 +122,7 @@ def do_promote(
     """Make `version` serve. Refused (and logged) unless the gate passes or staff force it."""
     user = acting_user if getattr(acting_user, "pk", None) else None
     with transaction.atomic():
-        # Lock the direction's rows so two promotions cannot interleave.
-        list(
-            ModelVersion.objects.select_for_update().filter(
-                direction=version.direction, kind=version.kind
-            )
-        )
+        _lock(version.direction, version.kind)
         version.refresh_from_db()
         verdict = gate_verdict(version)
         if verdict.passed or force:
@@ -175,23 +170,11 @@ def do_rollback(
 
     The event's `version` is the version rolled back; `previous_version` the one restored.
     """
-    list(ModelVersion.objects.select_for_update().filter(direction=direction, kind=kind))
+    _lock(direction, kind)
     current = ModelVersion.objects.active().filter(direction=direction, kind=kind).first()
     if current is None:
         raise RegistryError(f"no active {direction}/{kind} version to roll back")
-    promotion = (
-        current.events.filter(
-            action__in=[VersionEvent.Action.PROMOTE, VersionEvent.Action.FORCE_PROMOTE]
-        )
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    restored = promotion.previous_version if promotion else None
-    _retire_active(direction, kind)
-    if restored is not None:
-        restored.status = VersionStatus.READY
-        restored.is_active = True
-        restored.save(update_fields=["status", "is_active", "updated_at"])
+    restored = _step_back(current)
     user = acting_user if getattr(acting_user, "pk", None) else None
     return VersionEvent.objects.create(
         action=VersionEvent.Action.ROLLBACK,
@@ -218,34 +201,11 @@ def do_demote(version: ModelVersion, *, reason: str, evidence: dict[str, Any]) -
     The alias returns to what the version replaced (as a rollback would), or to no local model
     of that kind; the event keeps the evidence (the live audit's counts and interval).
     """
-    list(
-        ModelVersion.objects.select_for_update().filter(
-            direction=version.direction, kind=version.kind
-        )
-    )
+    _lock(version.direction, version.kind)
     version.refresh_from_db()
     if not version.is_active:
         raise RegistryError(f"v{version.pk} is not active")
-    promotion = (
-        version.events.filter(
-            action__in=[VersionEvent.Action.PROMOTE, VersionEvent.Action.FORCE_PROMOTE]
-        )
-        .order_by("-created_at", "-id")
-        .first()
-    )
-    restored = promotion.previous_version if promotion else None
-    _retire_active(version.direction, version.kind)
-    # Never back to a version that itself failed its live audit.
-    if (
-        restored is not None
-        and restored.status in (VersionStatus.READY, VersionStatus.RETIRED)
-        and not restored.events.filter(action=VersionEvent.Action.DEMOTE).exists()
-    ):
-        restored.status = VersionStatus.READY
-        restored.is_active = True
-        restored.save(update_fields=["status", "is_active", "updated_at"])
-    else:
-        restored = None
+    restored = _step_back(version)
     return VersionEvent.objects.create(
         action=VersionEvent.Action.DEMOTE,
         version=version,
@@ -253,3 +213,32 @@ def do_demote(version: ModelVersion, *, reason: str, evidence: dict[str, Any]) -
         reason=reason,
         verdict=evidence,
     )
+
+
+def _lock(direction: str, kind: str) -> None:
+    """Lock a direction's versions so that two registry changes cannot interleave."""
+    list(ModelVersion.objects.select_for_update().filter(direction=direction, kind=kind))
+
+
+def _step_back(current: ModelVersion) -> ModelVersion | None:
+    """Retire `current` and restore the version its last promotion replaced (if any, and never
+    one that itself failed its live audit). Returns the restored version."""
+    promotion = (
+        current.events.filter(
+            action__in=[VersionEvent.Action.PROMOTE, VersionEvent.Action.FORCE_PROMOTE]
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    restored = promotion.previous_version if promotion else None
+    _retire_active(current.direction, current.kind)
+    if (
+        restored is None
+        or restored.status not in (VersionStatus.READY, VersionStatus.RETIRED)
+        or restored.events.filter(action=VersionEvent.Action.DEMOTE).exists()
+    ):
+        return None
+    restored.status = VersionStatus.READY
+    restored.is_active = True
+    restored.save(update_fields=["status", "is_active", "updated_at"])
+    return restored
