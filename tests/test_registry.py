@@ -170,3 +170,18 @@ def test_the_database_allows_one_training_in_flight_per_direction():
 def test_only_ready_versions_can_be_active_in_the_database():
     with pytest.raises(IntegrityError), transaction.atomic():
         ModelVersionFactory(status="failed", is_active=True)
+
+
+def test_a_rollback_never_restores_a_version_the_live_audit_demoted():
+    from boundary.registry import do_demote
+
+    staff = UserFactory(is_staff=True)
+    old = candidate(headline=0.5)
+    do_promote(old, acting_user=staff)
+    do_demote(old, reason="live agreement below target", evidence={"audits": 30})
+    do_promote(old, acting_user=staff, force=True, reason="staff want it back")
+    new = candidate(headline=0.6, baseline=(old, 0.5))
+    do_promote(new, acting_user=staff)
+    event = do_rollback("decomposition", "generative", acting_user=staff, reason="worse")
+    assert event.previous_version is None
+    assert not ModelVersion.objects.filter(is_active=True).exists()
