@@ -83,7 +83,25 @@ class ModelVersionAdmin(admin.ModelAdmin):
     ]
     list_filter = ["direction", "kind", "status", "is_active"]
     search_fields = ["base_model", "artifact_path"]
-    readonly_fields = ["created_at", "updated_at", "promoted_at", "promoted_by", "created_by"]
+    # What the gate, calibration and training own: an edit here would bypass the gate and the
+    # audit log (an uncalibrated version made to answer alone, say). Promote and roll back are
+    # the actions above, which go through boundary.registry.
+    readonly_fields = [
+        "status",
+        "is_active",
+        "threshold",
+        "expected_fallback_rate",
+        "metrics",
+        "train_count",
+        "eval_count",
+        "data_watermark",
+        "artifact_path",
+        "created_at",
+        "updated_at",
+        "promoted_at",
+        "promoted_by",
+        "created_by",
+    ]
 
     def has_promote_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("boundary.promote_modelversion")

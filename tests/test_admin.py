@@ -40,3 +40,21 @@ def test_a_call_cannot_be_edited_in_admin(staff_client):
 def test_admin_refuses_anonymous_users(client):
     response = client.get("/admin/boundary/boundarycall/")
     assert response.status_code == 302
+
+
+def test_a_superuser_cannot_edit_what_the_gate_owns(staff_client):
+    version = ModelVersionFactory(threshold=None, metrics={"calibration": {"calibrated": False}})
+    form = {
+        "direction": version.direction,
+        "kind": version.kind,
+        "backend": version.backend,
+        "base_model": version.base_model,
+        "is_active": "on",
+        "status": "ready",
+        "threshold": "0.1",
+        "metrics": '{"calibration": {"calibrated": true}}',
+    }
+    response = staff_client.post(f"/admin/boundary/modelversion/{version.pk}/change/", form)
+    assert response.status_code == 302  # saved: only the editable fields
+    version.refresh_from_db()
+    assert (version.is_active, version.threshold, version.is_calibrated) == (False, None, False)

@@ -97,3 +97,18 @@ def test_login_then_logout(client):
     assert client.get("/").wsgi_request.user.is_authenticated
     client.post("/accounts/logout/")
     assert not client.get("/").wsgi_request.user.is_authenticated
+
+
+def test_the_home_page_shows_anonymous_visitors_no_traffic(client, call):
+    page = client.get("/").content.decode()
+    assert "Calls in the last 24 hours" not in page and "Active local models" not in page
+
+
+def test_the_home_page_shows_reviewers_the_last_days_traffic(
+    client, call, django_assert_max_num_queries
+):
+    client.force_login(member(REVIEWERS))
+    with django_assert_max_num_queries(8):
+        page = client.get("/").content.decode()
+    assert "Calls in the last 24 hours" in page
+    assert f"<td>{call.served_by}</td><td>1</td>" in page
