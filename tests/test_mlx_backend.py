@@ -17,7 +17,8 @@ from training.trainers.generative import Cancelled, TrainConfig
 
 pytest.importorskip("mlx_lm")
 
-from boundary.mlx_backend import MLXGenerator, train_lora_mlx  # noqa: E402
+from boundary.mlx_backend import MLXGenerator  # noqa: E402
+from training.trainers.mlx import train_lora_mlx  # noqa: E402
 
 PROMPTS = [
     decomposition_prompt("Alan Bean was born in Wheeler, Texas."),
