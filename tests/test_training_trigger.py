@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from boundary.models import ModelVersion
 from tests.factories import BoundaryCallFactory, ModelVersionFactory
 from training.models import TrainingRun
 from training.pipeline import maybe_queue_training, queue_training
+from training.tasks import reap_and_queue_trainings
 
 pytestmark = pytest.mark.django_db
 
@@ -14,23 +18,27 @@ pytestmark = pytest.mark.django_db
 def _no_worker(monkeypatch):
     """Record what would be handed to django-q2 instead of running it."""
     queued = []
-    monkeypatch.setattr("training.pipeline._enqueue", queued.append)
+    monkeypatch.setattr("training.trigger._enqueue", queued.append)
     return queued
 
 
-def test_it_queues_training_after_enough_new_pairs(settings, django_capture_on_commit_callbacks):
+def test_the_scheduled_task_queues_training_after_enough_new_pairs(
+    settings, django_capture_on_commit_callbacks, _no_worker
+):
     settings.VALENCE_TRAIN_EVERY = 3
+    BoundaryCallFactory.create_batch(3)
     with django_capture_on_commit_callbacks(execute=True):
-        BoundaryCallFactory.create_batch(3)
+        reap_and_queue_trainings()
     version = ModelVersion.objects.get()
     assert (version.direction, version.status) == ("decomposition", "queued")
     assert version.training_run.trigger == "automatic"
+    assert [run.version_id for run in _no_worker] == [version.pk]
 
 
-def test_it_waits_until_enough_pairs_exist(settings, django_capture_on_commit_callbacks):
+def test_it_waits_until_enough_pairs_exist(settings):
     settings.VALENCE_TRAIN_EVERY = 3
-    with django_capture_on_commit_callbacks(execute=True):
-        BoundaryCallFactory.create_batch(2)
+    BoundaryCallFactory.create_batch(2)
+    assert reap_and_queue_trainings() == "nothing to reap or queue"
     assert not ModelVersion.objects.exists()
 
 
@@ -55,10 +63,6 @@ def test_pairs_seen_by_an_earlier_training_do_not_count_again(settings):
 
 
 def test_a_run_whose_worker_died_stops_blocking_new_trainings(settings):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     settings.VALENCE_TRAIN_EVERY = 1
     dead = ModelVersionFactory(status="training")
     TrainingRun.objects.create(
@@ -68,7 +72,9 @@ def test_a_run_whose_worker_died_stops_blocking_new_trainings(settings):
         heartbeat_at=timezone.now() - timedelta(hours=2),
     )
     BoundaryCallFactory()
-    assert maybe_queue_training("decomposition") != []
+    summary = reap_and_queue_trainings()
+    assert f"reaped v{dead.pk}" in summary
+    assert "queued v" in summary
     dead.refresh_from_db()
     assert dead.status == "failed"
     assert "stopped reporting" in dead.training_run.error

@@ -2,7 +2,6 @@ from django.apps import AppConfig
 
 
 class TrainingConfig(AppConfig):
-    name = "training"
+    """No signals: retraining is a django-q2 schedule (migration 0003), not a request hook."""
 
-    def ready(self) -> None:
-        from training import signals  # noqa: F401  (connects the retraining trigger)
+    name = "training"

@@ -1,35 +1,24 @@
 """Data → training → export → evaluation → calibration → registry → (gated) promotion.
 
-`queue_training` creates a queued ModelVersion and hands its id to a django-q2 worker;
-`run_training` is what the worker (or `train_boundary --sync`) executes. Every state change is
-written as it happens, so the console can show live progress and a crash leaves a clear record.
+`training.trigger.queue_training` creates a queued ModelVersion and hands its id to a django-q2
+worker; `run_training` is what the worker (or `train_boundary --sync`) executes. Its state changes
+go through `training.runs` as they happen, so the console shows live progress and any way out
+of a run (an error, a cancel, Ctrl-C, a dead worker) leaves a failed version and its reason.
 """
 
 from __future__ import annotations
 
 import logging
-import platform
 import shutil
-import sys
 import time
 import traceback
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Max
-from django.utils import timezone
+from django.db.models import Q
 
-from boundary.models import (
-    IN_FLIGHT,
-    BoundaryCall,
-    Direction,
-    ModelKind,
-    ModelVersion,
-    VersionStatus,
-)
+from boundary.models import Direction, ModelKind, ModelVersion
 from boundary.prompts import (
     decomposition_prompt,
     decomposition_target,
@@ -41,167 +30,103 @@ from boundary.students import load_student
 from training.datasets import TrainingPair, eligible_pairs, held_out_keys, split_pairs
 from training.evaluation import Decomposer, Example, at_threshold, evaluate
 from training.models import Evaluation, TrainingRun
+from training.runs import (
+    STALE_AFTER,
+    do_begin_evaluation,
+    do_cancel_run,
+    do_fail_run,
+    do_start_run,
+    do_succeed_run,
+    log_line,
+    reap_dead_runs,
+    report_progress,
+)
+from training.trigger import (
+    latest_watermark,
+    maybe_queue_training,
+    new_eligible_pairs,
+    queue_due_trainings,
+    queue_training,
+    serving_backend,
+    trainable_kinds,
+)
+
+# Re-exported: commands and tests import the whole lifecycle from here.
+__all__ = [
+    "STALE_AFTER",
+    "describe_calibration",
+    "evaluate_version",
+    "examples_from_pairs",
+    "latest_watermark",
+    "maybe_queue_training",
+    "new_eligible_pairs",
+    "queue_due_trainings",
+    "queue_training",
+    "reap_dead_runs",
+    "round_trip_decomposer",
+    "run_training",
+    "serving_backend",
+    "trainable_kinds",
+]
 
 logger = logging.getLogger(__name__)
 
-# A run whose worker has not reported for this long is presumed dead (killed, OOM, reboot).
-STALE_AFTER = timedelta(minutes=30)
-
-
-def serving_backend() -> str:
-    choice = settings.VALENCE_GENERATIVE_BACKEND
-    if choice != "auto":
-        return choice
-    if sys.platform == "darwin" and platform.machine() == "arm64":
-        return "mlx"
-    return "onnx"
-
-
-def latest_watermark(direction: str, kind: str = ModelKind.GENERATIVE) -> int:
-    return (
-        ModelVersion.objects.filter(direction=direction, kind=kind).aggregate(
-            mark=Max("data_watermark")
-        )["mark"]
-        or 0
-    )
-
-
-def new_eligible_pairs(direction: str, kind: str = ModelKind.GENERATIVE) -> int:
-    """Eligible calls stored since the data the last training of `kind` (any outcome) saw."""
-    return (
-        BoundaryCall.objects.eligible_for_training(direction, settings.VALENCE_TRAIN_QUALITY_FLOOR)
-        .filter(pk__gt=latest_watermark(direction, kind))
-        .count()
-    )
-
-
-def trainable_kinds(direction: str) -> dict[str, int]:
-    """Kind → how many new eligible pairs trigger its next training in `direction`.
-
-    The encoder only decomposes, and needs far more data than a LoRA: its first training
-    waits for VALENCE_ENCODER_TRAIN_EVERY pairs (10,000 by default), and so does each retrain.
-    """
-    kinds = {ModelKind.GENERATIVE: settings.VALENCE_TRAIN_EVERY}
-    if direction == Direction.DECOMPOSITION:
-        kinds[ModelKind.ENCODER] = settings.VALENCE_ENCODER_TRAIN_EVERY
-    return kinds
-
-
-def maybe_queue_training(direction: str) -> list[ModelVersion]:
-    """The automatic trigger: per kind, queue a training once enough new eligible pairs exist."""
-    reap_stale_runs()
-    queued = []
-    for kind, every in trainable_kinds(direction).items():
-        in_flight = ModelVersion.objects.filter(
-            direction=direction, kind=kind, status__in=IN_FLIGHT
-        )
-        if in_flight.exists() or new_eligible_pairs(direction, kind) < every:
-            continue
-        version = queue_training(direction, kind=kind, trigger=TrainingRun.Trigger.AUTOMATIC)
-        if version is not None:
-            queued.append(version)
-    return queued
-
-
-def queue_training(
-    direction: str,
-    *,
-    trigger: str,
-    kind: str = ModelKind.GENERATIVE,
-    acting_user: Any = None,
-    config: dict[str, Any] | None = None,
-    enqueue: bool = True,
-) -> ModelVersion | None:
-    """Create a queued version and its run; None when one is already in flight."""
-    if kind not in trainable_kinds(direction):
-        raise ValueError(f"a {kind} model cannot be trained for {direction}")
-    user = acting_user if getattr(acting_user, "pk", None) else None
-    encoder = kind == ModelKind.ENCODER
-    try:
-        with transaction.atomic():
-            version = ModelVersion.objects.create(
-                direction=direction,
-                kind=kind,
-                backend="onnx" if encoder else serving_backend(),
-                base_model=(
-                    settings.VALENCE_ENCODER_BASE_MODEL
-                    if encoder
-                    else settings.VALENCE_BASE_MODELS[direction]
-                ),
-                status=VersionStatus.QUEUED,
-                created_by=user,
-                # Claimed now so that the trigger does not fire again for the same pairs.
-                data_watermark=BoundaryCall.objects.filter(direction=direction).aggregate(
-                    mark=Max("pk")
-                )["mark"],
-            )
-            run = TrainingRun.objects.create(version=version, trigger=trigger, config=config or {})
-            if enqueue:
-                transaction.on_commit(lambda: _enqueue(run))
-    except IntegrityError:  # the one-training-in-flight constraint: another worker won
-        return None
-    return version
-
-
-def _enqueue(run: TrainingRun) -> None:
-    from django_q.tasks import async_task
-
-    task_id = async_task(
-        "training.tasks.train_version",
-        run.version_id,
-        task_name=f"train v{run.version_id} {run.version.direction} {run.version.kind}",
-    )
-    TrainingRun.objects.filter(pk=run.pk).update(task_id=str(task_id or ""))
-
-
-def reap_stale_runs() -> int:
-    """Fail runs whose worker stopped reporting, so they no longer block new trainings."""
-    cutoff = timezone.now() - STALE_AFTER
-    stale = TrainingRun.objects.filter(
-        status=TrainingRun.Status.RUNNING, heartbeat_at__lt=cutoff
-    ).select_related("version")
-    count = 0
-    for run in stale:
-        _fail(run, "the worker stopped reporting (killed or restarted?)")
-        count += 1
-    return count
-
 
 def run_training(version_id: int) -> ModelVersion:
-    """Train, export, evaluate, calibrate and (if allowed and the gate agrees) promote."""
+    """Train, export, evaluate, calibrate and (if allowed and the gate agrees) promote.
+
+    Every way out of the training is recorded before it leaves: an error fails the run, a
+    cancel or Ctrl-C (KeyboardInterrupt) cancels it, any other BaseException (SystemExit from a
+    stopping worker) fails it; those last two are re-raised once written down.
+    """
     version = ModelVersion.objects.get(pk=version_id)
     run = version.training_run
-    if run.status != TrainingRun.Status.PENDING:
-        raise RuntimeError(f"v{version_id}'s run is {run.status}; only pending runs start")
-    if run.cancel_requested:
-        _fail(run, "cancelled before it started", status=TrainingRun.Status.CANCELLED)
+    if run.status == TrainingRun.Status.PENDING and run.cancel_requested:
+        do_cancel_run(run, "cancelled before it started")
         version.refresh_from_db()
         return version
-    _update(run, status=TrainingRun.Status.RUNNING, started_at=timezone.now())
-    _set_status(version, VersionStatus.TRAINING)
+    do_start_run(run)  # refused (RunStateError) unless pending: the reaper may have failed it
     try:
         _train_evaluate_register(version, run)
     except Exception as exc:
         from training.trainers.common import Cancelled
 
         if isinstance(exc, Cancelled):
-            _fail(run, str(exc), status=TrainingRun.Status.CANCELLED)
+            do_cancel_run(run, str(exc))
         else:
             logger.exception("training v%s failed", version_id)
-            _fail(run, f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
+            do_fail_run(run, f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
         version.refresh_from_db()
         return version
+    except BaseException as exc:
+        _record_interruption(run, exc)
+        raise
     version.refresh_from_db()
     # Automatic and bootstrap runs promote themselves (when allowed); manual ones on request.
     promote = run.config.get("promote", run.trigger != TrainingRun.Trigger.MANUAL)
     if settings.VALENCE_AUTO_PROMOTE and promote:
         try:
             do_promote(version, reason=f"automatic after a {run.trigger} training")
-            _log(run, "promoted: the gate passed")
+            log_line(run, "promoted: the gate passed")
         except PromotionRefused as refused:
-            _log(run, f"not promoted: {refused}")
+            log_line(run, f"not promoted: {refused}")
         version.refresh_from_db()
     return version
+
+
+def _record_interruption(run: TrainingRun, exc: BaseException) -> None:
+    """Ctrl-C is someone stopping the run on purpose (cancelled, like cancel-training); any
+    other BaseException ends it against its will (failed). Best effort: if the database cannot
+    take the write either, the reaper fails the run once its heartbeat is stale."""
+    name = type(exc).__name__
+    try:
+        if isinstance(exc, KeyboardInterrupt):
+            do_cancel_run(run, f"interrupted ({name}, Ctrl-C): nothing was registered")
+        else:
+            detail = f": {exc}" if str(exc) else ""
+            do_fail_run(run, f"the process stopped ({name}{detail}) before the run finished")
+    except Exception:
+        logger.exception("could not record that v%s was interrupted by %s", run.version_id, name)
 
 
 def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
@@ -221,7 +146,7 @@ def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
     ModelVersion.objects.filter(pk=version.pk).update(
         train_count=len(train), eval_count=len(held_out), data_watermark=watermark
     )
-    _log(
+    log_line(
         run,
         f"{len(train)} training pairs, {len(held_out)} evaluation pairs; {split.withheld} "
         "train-split pairs withheld (they share a text or triple set with the eval split)",
@@ -238,11 +163,10 @@ def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
         _train_generative(version, run, base, train, artifact)
     version.refresh_from_db()
 
-    _set_status(version, VersionStatus.EVALUATING)
-    report = evaluate_version(version, examples_from_pairs(held_out), source="eval split")
-    _log(run, describe_calibration(report))
-    _set_status(version, VersionStatus.READY)
-    _update(run, status=TrainingRun.Status.SUCCEEDED, finished_at=timezone.now())
+    do_begin_evaluation(run)
+    metrics = evaluate_version(version, examples_from_pairs(held_out), source="eval split")
+    log_line(run, describe_calibration(metrics))
+    do_succeed_run(run)
 
 
 def _train_generative(
@@ -253,10 +177,10 @@ def _train_generative(
     direction = version.direction
     config = TrainConfig(**{**_default_config(), **run.config.get("train", {})})
     run.config = {**run.config, "train": config.as_dict(), "train_pairs": len(train)}
-    _update(run, config=run.config)
+    report_progress(run, config=run.config)
     trainer = train_lora
     if version.backend == "mlx":  # trained by the runtime that serves it
-        from boundary.mlx_backend import train_lora_mlx
+        from training.trainers.mlx import train_lora_mlx
 
         trainer = train_lora_mlx
     result = trainer(
@@ -267,7 +191,7 @@ def _train_generative(
         on_progress=_ProgressWriter(run),
         should_stop=_CancelCheck(run),
     )
-    _log(
+    log_line(
         run,
         f"trained {result.steps} steps on {result.examples} examples in {result.seconds:.0f} s "
         f"({result.device}); final loss {result.final_loss:.3f}; "
@@ -280,7 +204,7 @@ def _train_generative(
         precision = settings.VALENCE_ORT_PRECISION
         export_ort_genai(result.merged_dir, artifact / "ort-genai", precision=precision)
         elapsed = time.perf_counter() - started
-        _log(run, f"exported to onnxruntime-genai {precision} in {elapsed:.0f} s")
+        log_line(run, f"exported to onnxruntime-genai {precision} in {elapsed:.0f} s")
 
 
 def _train_encoder(run: TrainingRun, base: str, train: list[TrainingPair], artifact: Path) -> None:
@@ -288,7 +212,7 @@ def _train_encoder(run: TrainingRun, base: str, train: list[TrainingPair], artif
 
     config = EncoderConfig(**{**_encoder_config(), **run.config.get("train", {})})
     run.config = {**run.config, "train": config.as_dict(), "train_pairs": len(train)}
-    _update(run, config=run.config)
+    report_progress(run, config=run.config)
     result = train_encoder(
         base,
         [(str(pair.source), list(pair.target)) for pair in train],
@@ -297,7 +221,7 @@ def _train_encoder(run: TrainingRun, base: str, train: list[TrainingPair], artif
         on_progress=_ProgressWriter(run),
         should_stop=_CancelCheck(run),
     )
-    _log(
+    log_line(
         run,
         f"trained {result.steps} steps on {result.examples} examples in {result.seconds:.0f} s "
         f"({result.device}); final loss {result.final_loss:.3f}; {result.predicates} predicates; "
@@ -464,7 +388,7 @@ class _ProgressWriter:
                 progress.loss,
                 progress.eta_s,
             )
-        _update(
+        report_progress(
             self.run,
             step=progress.step,
             total_steps=progress.total_steps,
@@ -474,7 +398,8 @@ class _ProgressWriter:
 
 
 class _CancelCheck:
-    """Reads the cancel flag every few seconds, not every step."""
+    """Reads the cancel flag every few seconds, not every step. A run that is no longer
+    running (the reaper failed it while this worker was silent) stops as well."""
 
     def __init__(self, run: TrainingRun) -> None:
         self.run = run
@@ -485,29 +410,8 @@ class _CancelCheck:
         if now - self.last < 3:
             return False
         self.last = now
-        return TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists()
-
-
-def _log(run: TrainingRun, line: str) -> None:
-    """Into the run's log (the console shows it) and the process log (bin/serve shows it)."""
-    logger.info("v%s %s", run.version_id, line)
-    run.append_log(line)
-
-
-def _update(run: TrainingRun, **fields: Any) -> None:
-    fields["heartbeat_at"] = timezone.now()
-    TrainingRun.objects.filter(pk=run.pk).update(**fields)
-    for name, value in fields.items():
-        setattr(run, name, value)
-
-
-def _set_status(version: ModelVersion, status: str) -> None:
-    version.status = status
-    version.save(update_fields=["status", "updated_at"])
-
-
-def _fail(run: TrainingRun, error: str, *, status: str = TrainingRun.Status.FAILED) -> None:
-    _update(run, status=status, error=error, finished_at=timezone.now())
-    ModelVersion.objects.filter(pk=run.version_id).update(
-        status=VersionStatus.FAILED, is_active=False
-    )
+        return (
+            TrainingRun.objects.filter(pk=self.run.pk)
+            .filter(Q(cancel_requested=True) | ~Q(status=TrainingRun.Status.RUNNING))
+            .exists()
+        )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from training.audit import do_audit_pass
 from training.pipeline import run_training
+from training.runs import reap_dead_runs
+from training.trigger import queue_due_trainings
 
 
 def train_version(version_id: int) -> str:
@@ -17,3 +19,17 @@ def audit_live_calls() -> str:
     Scheduled rather than enqueued per request: the request path never waits for the LLM.
     """
     return str(do_audit_pass())
+
+
+def reap_and_queue_trainings() -> str:
+    """The training lifecycle's tick, run every minute by the django-q2 schedule.
+
+    Reaps first, so a run nobody will finish stops blocking its direction in the same tick
+    that queues its successor. Scheduled rather than a signal on every stored call: the
+    request path runs no trigger queries, and dead runs are reaped even with no traffic.
+    """
+    reaped = reap_dead_runs()
+    queued = queue_due_trainings()
+    parts = [f"reaped v{item.version_id}: {item.reason}" for item in reaped]
+    parts += [f"queued v{v.pk} ({v.direction} {v.kind})" for v in queued]
+    return "; ".join(parts) or "nothing to reap or queue"

@@ -194,6 +194,9 @@ VALENCE_GENERATIVE_BACKEND = env_str("VALENCE_GENERATIVE_BACKEND", "auto")
 # tokens on SmolLM2 (int4: 73 %, as its GGUF weights are already 4-bit) at 230 ms for 25 tokens.
 VALENCE_ORT_PRECISION = env_str("VALENCE_ORT_PRECISION", "int8")
 VALENCE_TRAIN_EVERY = env_int("VALENCE_TRAIN_EVERY", 1_000, minimum=1)
+# A queued training no worker picked up within this long (while no worker reported any
+# training either) is failed by the every-minute reaper, so its direction can train again.
+VALENCE_QUEUED_TIMEOUT_S = env_int("VALENCE_QUEUED_TIMEOUT_S", 30 * 60, minimum=60)
 VALENCE_TRAIN_QUALITY_FLOOR = env_float("VALENCE_TRAIN_QUALITY_FLOOR", 0.5, minimum=0, maximum=1)
 VALENCE_TRAIN_EPOCHS = env_float("VALENCE_TRAIN_EPOCHS", 2.0, minimum=0.01)
 VALENCE_TRAIN_MAX_STEPS = env_int("VALENCE_TRAIN_MAX_STEPS", 0, minimum=0)  # 0: no cap

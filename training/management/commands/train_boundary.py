@@ -61,7 +61,12 @@ class Command(BaseCommand):
             self.stdout.write(f"queued v{version.pk}; a worker (`valence qcluster`) will train it")
             return
         self.stdout.write(f"training v{version.pk} ({direction} {kind}) here; Ctrl-C to stop")
-        version = run_training(version.pk)
+        try:
+            version = run_training(version.pk)
+        except KeyboardInterrupt:  # run_training recorded it: the direction is free again
+            version.refresh_from_db()
+            error = version.training_run.error or "interrupted"
+            raise CommandError(f"v{version.pk} {error}", returncode=130) from None
         run = version.training_run
         self.stdout.write(run.log)
         if run.status != TrainingRun.Status.SUCCEEDED:
