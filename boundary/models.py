@@ -8,12 +8,15 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from boundary import directions
 from boundary.students import StudentSpec
 
 
 class Direction(models.TextChoices):
-    DECOMPOSITION = "decomposition", "text → triples"
-    RECOMPOSITION = "recomposition", "triples → text"
+    """The choices for ``direction`` fields; the values live in ``boundary.directions``."""
+
+    DECOMPOSITION = directions.DECOMPOSITION, "text → triples"
+    RECOMPOSITION = directions.RECOMPOSITION, "triples → text"
 
 
 class ServedBy(models.TextChoices):
@@ -77,7 +80,7 @@ class ModelVersionQuerySet(models.QuerySet["ModelVersion"]):
     def serving_order(self, direction: str) -> list[ModelVersion]:
         """Active versions of a direction, cheapest stage first."""
         versions = list(self.active().filter(direction=direction))
-        return sorted(versions, key=lambda v: KIND_PRIORITY.get(v.kind, 99))
+        return sorted(versions, key=lambda v: KIND_PRIORITY.get(ModelKind(v.kind), 99))
 
 
 class ModelVersion(models.Model):

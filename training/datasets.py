@@ -29,8 +29,8 @@ from boundary.fingerprint import (
 )
 from boundary.models import BoundaryCall, Direction, ReviewStatus, ServedBy, Split
 from boundary.triples import (
+    STORED_LIMITS,
     Triple,
-    TripleLimits,
     TripleValidationError,
     normalise_text,
     parse_triples,
@@ -38,8 +38,6 @@ from boundary.triples import (
 )
 
 TIER_CORRECTED, TIER_ACCEPTED, TIER_TEACHER = 0, 1, 2
-# Reading stored calls for keys: validation happened when they were stored.
-_LENIENT = TripleLimits(max_triples=10_000, max_field_chars=100_000)
 
 
 @dataclass(frozen=True)
@@ -184,14 +182,16 @@ def _union(a: HeldOutKeys, b: HeldOutKeys) -> HeldOutKeys:
 
 def _pair_content(pair: TrainingPair) -> tuple[str, tuple[Triple, ...]]:
     """(text, triple set) of a pair, whichever way round its direction reads them."""
-    if isinstance(pair.source, str):
-        return pair.source, tuple(pair.target)  # type: ignore[arg-type]
-    return str(pair.target), pair.source
+    if isinstance(pair.source, str) and not isinstance(pair.target, str):
+        return pair.source, pair.target
+    if isinstance(pair.target, str) and not isinstance(pair.source, str):
+        return pair.target, pair.source
+    raise TypeError(f"pair {pair.call_id} has no text side")
 
 
 def _triples_or_none(value: Any) -> list[Triple] | None:
     try:
-        return parse_triples(value, _LENIENT)
+        return parse_triples(value, STORED_LIMITS)
     except TripleValidationError:
         return None
 
@@ -282,6 +282,8 @@ def import_pairs(
     for text, triples in records:
         group = group_key(triples=triples)  # both directions of a record share it
         for direction in directions:
+            call_input: Any
+            output: Any
             if direction == Direction.DECOMPOSITION:
                 call_input, output, digest = text, triples_to_json(triples), text_fingerprint(text)
             else:
@@ -313,11 +315,7 @@ def export_pairs(path: Path, directions: Iterable[str]) -> int:
     with path.open("w", encoding="utf-8") as handle:
         for direction in directions:
             for pair in eligible_pairs(direction):
-                text, triples = (
-                    (pair.source, pair.target)
-                    if direction == Direction.DECOMPOSITION
-                    else (pair.target, pair.source)
-                )
+                text, triples = _pair_content(pair)
                 record = {
                     "id": f"call/{pair.call_id}",
                     "direction": direction,

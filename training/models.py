@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import Count, Max, Q, Sum
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from boundary.models import BoundaryCall, Direction, ModelVersion
@@ -57,7 +58,7 @@ class TrainingRun(models.Model):
     def append_log(self, line: str) -> None:
         stamp = timezone.now().strftime("%H:%M:%S")
         TrainingRun.objects.filter(pk=self.pk).update(
-            log=models.functions.Concat(models.F("log"), models.Value(f"{stamp} {line}\n"))
+            log=Concat(models.F("log"), models.Value(f"{stamp} {line}\n"))
         )
 
 

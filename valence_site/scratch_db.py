@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import dj_database_url
 from django.db import connection
@@ -27,7 +28,7 @@ def scratch_database(suffix: str, *, server_url: str = "", keep: bool = False) -
             _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _url(database: dict, name: str) -> str:
+def _url(database: Mapping[str, Any], name: str) -> str:
     user = database.get("USER") or "postgres"
     password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
     host = database.get("HOST") or "localhost"

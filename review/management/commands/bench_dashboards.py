@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.utils import timezone
 
+from boundary.directions import DIRECTIONS
 from valence_site.scratch_db import scratch_database
 
 COLUMNS = (
@@ -102,7 +103,7 @@ class Command(BaseCommand):
                 is_active=n == 2,
             ).pk
             for n in range(3)
-            for direction in ("decomposition", "recomposition")
+            for direction in DIRECTIONS
         ]
         rng = random.Random(0)
         now = timezone.now()
@@ -155,7 +156,7 @@ class Command(BaseCommand):
     def _measure(self, runs: int) -> dict:
         from review import metrics
 
-        series = {}
+        series: dict[str, dict[str, dict[str, float]]] = {}
         for name, build in [*metrics.SERIES.items(), ("summary", metrics.summary)]:
             series[name] = {}
             for range_name in metrics.RANGES:
