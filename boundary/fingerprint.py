@@ -20,9 +20,10 @@ import hashlib
 import unicodedata
 from collections.abc import Sequence
 
+from boundary.directions import DECOMPOSITION
 from boundary.triples import (
+    STORED_LIMITS,
     Triple,
-    TripleLimits,
     TripleValidationError,
     normalise_text,
     normalise_triple,
@@ -32,8 +33,6 @@ from boundary.triples import (
 
 TRAIN = "train"
 EVAL = "eval"
-# Grouping reads whatever was stored, however long; validation happened on the way in.
-_LENIENT = TripleLimits(max_triples=10_000, max_field_chars=100_000)
 
 
 def text_fingerprint(text: str) -> str:
@@ -76,9 +75,9 @@ def _utf8(value: str) -> bytes:
 
 def call_group_key(direction: str, call_input: object, label: object) -> str:
     """The group of a stored call: `label` is its training target (triples or text, or None)."""
-    raw_triples, text = (label, call_input) if direction == "decomposition" else (call_input, label)
+    raw_triples, text = (label, call_input) if direction == DECOMPOSITION else (call_input, label)
     try:
-        triples = parse_triples(raw_triples, _LENIENT) if raw_triples else None
+        triples = parse_triples(raw_triples, STORED_LIMITS) if raw_triples else None
     except TripleValidationError:
         triples = None
     return group_key(triples=triples, text=text if isinstance(text, str) else None)

@@ -10,7 +10,8 @@ Prompts are encoded without special tokens, exactly as the trainer encodes them
 (training/trainers/generative.py).
 
 Artifact layout of a generative version: `<artifact_path>/merged` (a plain HF folder) and, for
-the "onnx" backend, `<artifact_path>/ort-genai` (built by `export_ort_genai`).
+the "onnx" backend, `<artifact_path>/ort-genai` (built at training time by
+training/exporters.py). Which runtime serves a version is decided in boundary/loaders.py.
 """
 
 from __future__ import annotations
@@ -19,23 +20,18 @@ import inspect
 import json
 import math
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from boundary import prompts
-from boundary.students import BackendUnavailable, StudentAnswer, StudentSpec
+from boundary.runtime import Generation, Generator, existing_dir, token_logprob
+from boundary.students import BackendUnavailable, StudentAnswer
 from boundary.triples import Triple
 
 __all__ = [
-    "ExportFailed",
     "GenerativeStudent",
     "Generation",
     "Generator",
@@ -43,30 +39,11 @@ __all__ = [
     "OrtGenAIGenerator",
     "TransformersGenerator",
     "confidence_from_logprobs",
-    "export_ort_genai",
-    "load_generative_student",
 ]
-
-PRECISIONS = ("int4", "int8", "fp32")
-
-
-@dataclass(frozen=True)
-class Generation:
-    text: str
-    token_logprobs: list[float]  # of each generated token (greedy); the EOS token is excluded
-    complete: bool = True  # False when max_new_tokens ran out before the EOS token
-
-
-class Generator(Protocol):
-    def generate(self, prompt: str, max_new_tokens: int) -> Generation: ...
 
 
 class IncompleteGeneration(ValueError):
     """The model was still writing at max_new_tokens; its output may be cut mid-triple."""
-
-
-class ExportFailed(RuntimeError):
-    """The onnxruntime-genai model builder did not produce a model."""
 
 
 def confidence_from_logprobs(logprobs: Sequence[float]) -> float:
@@ -79,13 +56,6 @@ def confidence_from_logprobs(logprobs: Sequence[float]) -> float:
     return min(1.0, max(0.0, math.exp(math.fsum(logprobs) / len(logprobs))))
 
 
-def _logprob(logits: np.ndarray, token: int) -> float:
-    """log-softmax(logits)[token] in float64, so both runtimes round alike."""
-    values = logits.astype(np.float64, copy=False)
-    peak = values.max()
-    return float(values[token] - peak - np.log(np.exp(values - peak).sum()))
-
-
 class TransformersGenerator:
     """The reference backend: a merged HF folder, float32 on the CPU, greedy with a KV cache."""
 
@@ -94,7 +64,7 @@ class TransformersGenerator:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self._torch = torch
-        self.model_dir = _existing_dir(model_dir)
+        self.model_dir = existing_dir(model_dir)
         self._tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
         self._model = AutoModelForCausalLM.from_pretrained(
             str(self.model_dir), dtype=torch.float32, local_files_only=True
@@ -122,7 +92,7 @@ class TransformersGenerator:
                     complete = True
                     break
                 tokens.append(token)
-                logprobs.append(_logprob(logits, token))
+                logprobs.append(token_logprob(logits, token))
                 if len(tokens) == max_new_tokens:
                     break
                 out = self._model(
@@ -133,7 +103,7 @@ class TransformersGenerator:
 
 
 class OrtGenAIGenerator:
-    """The fast backend: a folder built by `export_ort_genai` (model, genai_config, tokenizer).
+    """The fast backend: a folder built by training/exporters.py (model, genai_config, tokenizer).
 
     Text is encoded and decoded with the folder's tokenizer.json through the `tokenizers`
     library, the same code transformers runs, so token ids match training exactly. (og.Tokenizer
@@ -145,7 +115,7 @@ class OrtGenAIGenerator:
         from tokenizers import Tokenizer
 
         self._og = og
-        self.model_dir = _existing_dir(model_dir)
+        self.model_dir = existing_dir(model_dir)
         # Left unset, onnxruntime-genai ran like one thread on a 2-core machine: 25 tokens took
         # ~300 ms, against ~190 ms with the thread count given. Set here, not in the export,
         # because the export may be served on another machine.
@@ -181,7 +151,7 @@ class OrtGenAIGenerator:
                 complete = True
                 break
             tokens.append(token)
-            logprobs.append(_logprob(logits, token))
+            logprobs.append(token_logprob(logits, token))
             if len(tokens) == max_new_tokens:
                 break
             generator.append_tokens(np.asarray([token], dtype=np.int32))
@@ -196,13 +166,6 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def _existing_dir(path: str | Path) -> Path:
-    folder = Path(path)
-    if not folder.is_dir():
-        raise BackendUnavailable(f"no model folder at {folder}")
-    return folder
-
-
 def _eos_ids(tokenizer_eos: int | None, generation_config: Any) -> frozenset[int]:
     configured = getattr(generation_config, "eos_token_id", None)
     if configured is None:
@@ -215,64 +178,6 @@ def _eos_ids(tokenizer_eos: int | None, generation_config: Any) -> frozenset[int
     if not ids:
         raise BackendUnavailable("the model names no end-of-sequence token")
     return frozenset(ids)
-
-
-def export_ort_genai(
-    hf_dir: Path,
-    out_dir: Path,
-    *,
-    precision: str = "int4",
-    extra_options: Mapping[str, str] | None = None,
-) -> Path:
-    """Build an onnxruntime-genai model (CPU) from a local, merged HF folder; returns out_dir.
-
-    The builder runs in a child process: it puts its own modules ("builders", "quantization")
-    on sys.path and holds the whole float32 model in memory. It works offline because the
-    input is a local folder (--input) and the hub is switched off (HF_HUB_OFFLINE). The output
-    carries the tokenizer too, so it is self-contained. It is built in a temporary sibling and
-    renamed into place, so a failed export never leaves a half-written folder behind.
-
-    `extra_options` are the builder's KEY=VALUE options; prune_lm_head=true is on by default
-    (prefill projects only the last position onto the vocabulary: same output, prefill about
-    a fifth faster on SmolLM2-135M).
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
-    hf_dir, out_dir = Path(hf_dir).resolve(), Path(out_dir)
-    if not (hf_dir / "config.json").is_file():
-        raise ExportFailed(f"{hf_dir} is not a Hugging Face model folder (no config.json)")
-    options = {"prune_lm_head": "true", **(extra_options or {})}
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}-", dir=out_dir.parent) as scratch:
-        built, cache = Path(scratch) / "model", Path(scratch) / "cache"
-        command = [
-            sys.executable,
-            "-m",
-            "onnxruntime_genai.models.builder",
-            "--input",
-            str(hf_dir),
-            "--output",
-            str(built),
-            "--precision",
-            precision,
-            "--execution_provider",
-            "cpu",
-            "--cache_dir",
-            str(cache),
-            "--extra_options",
-            *(f"{key}={value}" for key, value in options.items()),
-        ]
-        result = subprocess.run(
-            command, capture_output=True, text=True, env=env, cwd=scratch, check=False
-        )
-        if result.returncode != 0 or not (built / "genai_config.json").is_file():
-            tail = (result.stderr or result.stdout).strip()[-4000:]
-            raise ExportFailed(f"the model builder failed ({result.returncode}):\n{tail}")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        built.rename(out_dir)
-    return out_dir
 
 
 class GenerativeStudent:
@@ -299,16 +204,3 @@ class GenerativeStudent:
                 f"no end of sequence within {self.max_new_tokens} tokens: {generation.text!r}"
             )
         return generation
-
-
-def load_generative_student(spec: StudentSpec) -> GenerativeStudent:
-    artifact = Path(spec.artifact_path)
-    if spec.backend == "transformers":
-        return GenerativeStudent(TransformersGenerator(artifact / "merged"))
-    if spec.backend == "onnx":
-        return GenerativeStudent(OrtGenAIGenerator(artifact / "ort-genai"))
-    if spec.backend == "mlx":
-        from boundary.mlx_backend import MLXGenerator  # imports this module: load it late
-
-        return GenerativeStudent(MLXGenerator(artifact / "merged"))
-    raise BackendUnavailable(f"no generative runtime for backend {spec.backend!r}")

@@ -1,4 +1,7 @@
-"""Loaders for the registry's backends, registered at start-up (see BoundaryConfig.ready).
+"""From a version's spec to its runtime: the one place that knows which code serves what.
+
+`RUNTIMES` maps (kind, backend) to a function that builds the runtime directly; `register_all`
+(called from BoundaryConfig.ready) installs `load_runtime` for every backend in it.
 
 Imports happen inside the loaders: torch and onnxruntime take seconds to import, and most
 processes (a manage.py command, a web process with no active model) never need them.
@@ -10,16 +13,41 @@ from pathlib import Path
 
 from django.conf import settings
 
-from boundary.students import BackendUnavailable, StudentBackend, StudentSpec, register_backend
+from boundary.students import (
+    BackendUnavailable,
+    Loader,
+    StudentBackend,
+    StudentSpec,
+    register_backend,
+)
+
+__all__ = ["RUNTIMES", "load_runtime", "register_all"]
 
 
-def load_generative(spec: StudentSpec) -> StudentBackend:
-    from boundary.generation import load_generative_student
+def load_transformers(spec: StudentSpec) -> StudentBackend:
+    """The reference runtime over the merged HF folder."""
+    from boundary.generation import GenerativeStudent, TransformersGenerator
 
-    return load_generative_student(spec)
+    return GenerativeStudent(TransformersGenerator(Path(spec.artifact_path) / "merged"))
+
+
+def load_ort_genai(spec: StudentSpec) -> StudentBackend:
+    """The fast CPU runtime over the onnxruntime-genai export."""
+    from boundary.generation import GenerativeStudent, OrtGenAIGenerator
+
+    return GenerativeStudent(OrtGenAIGenerator(Path(spec.artifact_path) / "ort-genai"))
+
+
+def load_mlx(spec: StudentSpec) -> StudentBackend:
+    """Apple Silicon: the same merged HF folder, through mlx_lm."""
+    from boundary.generation import GenerativeStudent
+    from boundary.mlx_backend import MLXGenerator
+
+    return GenerativeStudent(MLXGenerator(Path(spec.artifact_path) / "merged"))
 
 
 def load_encoder(spec: StudentSpec) -> StudentBackend:
+    """The decomposition encoder's ONNX graphs."""
     from boundary.encoder import EncoderStudent
 
     folder = Path(spec.artifact_path) / "encoder"
@@ -28,14 +56,22 @@ def load_encoder(spec: StudentSpec) -> StudentBackend:
     return EncoderStudent(folder, threads=settings.VALENCE_ENCODER_THREADS)
 
 
-def load_onnx(spec: StudentSpec) -> StudentBackend:
-    """Both kinds export to ONNX: an encoder graph or an onnxruntime-genai generator."""
-    if spec.kind == "encoder":
-        return load_encoder(spec)
-    return load_generative(spec)
+RUNTIMES: dict[tuple[str, str], Loader] = {
+    ("generative", "transformers"): load_transformers,
+    ("generative", "onnx"): load_ort_genai,
+    ("generative", "mlx"): load_mlx,
+    ("encoder", "onnx"): load_encoder,
+}
+
+
+def load_runtime(spec: StudentSpec) -> StudentBackend:
+    """Build the runtime for `spec`, or BackendUnavailable when none serves its kind/backend."""
+    loader = RUNTIMES.get((spec.kind, spec.backend))
+    if loader is None:
+        raise BackendUnavailable(f"no {spec.kind} runtime for backend {spec.backend!r}")
+    return loader(spec)
 
 
 def register_all() -> None:
-    register_backend("onnx", load_onnx)
-    for backend in ("transformers", "mlx"):
-        register_backend(backend, load_generative)
+    for backend in sorted({backend for _, backend in RUNTIMES}):
+        register_backend(backend, load_runtime)

@@ -1,6 +1,6 @@
-"""The MLX backend (Apple Silicon): greedy decoding and LoRA training through mlx_lm (Django-free).
+"""The MLX backend (Apple Silicon): greedy decoding through mlx_lm (Django-free).
 
-Same contract as the other generative runtimes (boundary/generation.py): a plain, merged HF
+Same contract as the other generative runtimes (boundary/runtime.py): a plain, merged HF
 folder in, greedy decoding with the log-probability of each chosen token out. Training on MLX
 lives with the other trainers (training/trainers/mlx.py) and writes such a folder, so
 transformers can serve an MLX-trained version as a fallback and MLX can serve one trained by
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from boundary.generation import Generation, _existing_dir, _logprob
+from boundary.runtime import Generation, existing_dir, token_logprob
 from boundary.students import BackendUnavailable
 
 __all__ = ["MLXGenerator", "rope_overrides"]
@@ -32,7 +32,7 @@ class MLXGenerator:
         except ImportError as exc:
             raise BackendUnavailable(f"mlx_lm is not installed ({exc})") from exc
 
-        self.model_dir = _existing_dir(model_dir)
+        self.model_dir = existing_dir(model_dir)
         self._model, self._tokenizer = mlx_lm.load(
             str(self.model_dir), model_config=rope_overrides(self.model_dir)
         )
@@ -62,7 +62,7 @@ class MLXGenerator:
                 complete = True
                 break
             tokens.append(token)
-            logprobs.append(_logprob(logits, token))
+            logprobs.append(token_logprob(logits, token))
             inputs = mx.array([[token]])
         text = self._tokenizer.decode(tokens, skip_special_tokens=False)
         return Generation(text=text, token_logprobs=logprobs, complete=complete)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from boundary.directions import DECOMPOSITION
 from boundary.triples import Triple, from_linear, to_linear
-
-DECOMPOSITION = "decomposition"
-RECOMPOSITION = "recomposition"
 
 
 def decomposition_prompt(text: str) -> str:

@@ -9,13 +9,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from boundary.models import BoundaryCall, Direction, ModelVersion
-from boundary.triples import Triple, TripleLimits, TripleValidationError, parse_triples
-
-
-def triple_limits() -> TripleLimits:
-    return TripleLimits(
-        max_triples=settings.VALENCE_MAX_TRIPLES, max_field_chars=settings.VALENCE_MAX_FIELD_CHARS
-    )
+from boundary.triples import Triple, TripleValidationError, parse_triples
+from boundary.triples_settings import limits_from_settings
 
 
 class StrictCharField(serializers.CharField):
@@ -48,7 +43,7 @@ class TriplesField(serializers.Field):
 
     def to_internal_value(self, data: Any) -> list[Triple]:
         try:
-            return parse_triples(data, triple_limits(), path=self.field_name)
+            return parse_triples(data, limits_from_settings(), path=self.field_name)
         except TripleValidationError as exc:
             raise serializers.ValidationError(exc.errors) from None
 

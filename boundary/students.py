@@ -58,7 +58,7 @@ CACHE_SIZE = 4
 
 
 def register_backend(name: str, loader: Loader) -> None:
-    """Make a backend kind (e.g. "onnx") loadable; trainers' modules call this at import."""
+    """Make a backend (e.g. "onnx") loadable: boundary.loaders at start-up, tests for fakes."""
     _loaders[name] = loader
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import anthropic
 
+from boundary.directions import DECOMPOSITION, DIRECTIONS, RECOMPOSITION
 from boundary.pricing import DEFAULT_PRICES, PriceTable
 from boundary.triples import (
     DEFAULT_LIMITS,
@@ -39,10 +40,6 @@ from boundary.triples import (
     parse_triples,
     to_linear,
 )
-
-DECOMPOSITION = "decomposition"
-RECOMPOSITION = "recomposition"
-DIRECTIONS = (DECOMPOSITION, RECOMPOSITION)
 
 TOOL_NAME = "record_triples"
 
@@ -564,10 +561,11 @@ def teacher_from_settings() -> AnthropicTeacher:
     """The process's teacher, built from Django settings once (``cache_clear()`` rebuilds it)."""
     from django.conf import settings
 
+    from boundary.triples_settings import limits_from_settings
+
     models = {**DEFAULT_TEACHER_MODELS, **getattr(settings, "VALENCE_TEACHER_MODELS", {})}
     # Settings override or extend the default prices, model by model.
     prices = {**DEFAULT_PRICES, **getattr(settings, "VALENCE_TEACHER_PRICES", {})}
-    default_limits = TripleLimits()
     return AnthropicTeacher(
         api_key=getattr(settings, "ANTHROPIC_API_KEY", None) or None,
         decomposition_model=models[DECOMPOSITION],
@@ -575,12 +573,7 @@ def teacher_from_settings() -> AnthropicTeacher:
         prices=PriceTable(prices),
         timeout_s=float(getattr(settings, "VALENCE_TEACHER_TIMEOUT_S", 30.0)),
         max_retries=int(getattr(settings, "VALENCE_TEACHER_MAX_RETRIES", 2)),
-        limits=TripleLimits(
-            max_triples=int(getattr(settings, "VALENCE_MAX_TRIPLES", default_limits.max_triples)),
-            max_field_chars=int(
-                getattr(settings, "VALENCE_MAX_FIELD_CHARS", default_limits.max_field_chars)
-            ),
-        ),
+        limits=limits_from_settings(),
     )
 
 

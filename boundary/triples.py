@@ -93,6 +93,8 @@ class TripleLimits:
 
 # A module constant rather than a call in each signature (ruff B008).
 DEFAULT_LIMITS = TripleLimits()
+# For reading what was stored, however long: validation happened on the way in.
+STORED_LIMITS = TripleLimits(max_triples=10_000, max_field_chars=100_000)
 
 
 def parse_triples(

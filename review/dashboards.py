@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 
-from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from boundary.models import Direction, ModelVersion
 from review import metrics
-from review.roles import DASHBOARDS
+from review.roles import DASHBOARDS, requires
 from training.audit import audit_overview
 
 CHARTS = [
@@ -23,12 +22,8 @@ CHARTS = [
 ]
 
 
-def _viewer(view):
-    return login_required(permission_required(DASHBOARDS, raise_exception=True)(view))
-
-
 @require_GET
-@_viewer
+@requires(DASHBOARDS)
 def dashboards(request: HttpRequest) -> HttpResponse:
     window = metrics.Window.parse(request.GET.get("range"), request.GET.get("direction"))
     active = ModelVersion.objects.active().order_by("direction", "kind")
@@ -49,7 +44,7 @@ def dashboards(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@_viewer
+@requires(DASHBOARDS)
 def series(request: HttpRequest, name: str, format: str) -> HttpResponse:
     build = metrics.SERIES.get(name)
     if build is None or format not in ("json", "csv"):

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.http import QueryDict
 
 from boundary.models import BoundaryCall, Direction
-from boundary.serializers import triple_limits
 from boundary.triples import FIELDS, Triple, TripleValidationError, parse_triples
+from boundary.triples_settings import limits_from_settings
 
 ACTIONS = ("accept", "reject", "correct", "score")
 
@@ -74,7 +74,9 @@ def _read_correction(call: BoundaryCall, data: QueryDict, form: ReviewForm) -> N
         form.errors["form"] = ["A correction needs at least one triple (or reject the call)."]
         return
     try:
-        form.corrected = parse_triples([row for _, row in kept], triple_limits(), path="rows")
+        form.corrected = parse_triples(
+            [row for _, row in kept], limits_from_settings(), path="rows"
+        )
     except TripleValidationError as exc:
         for path, messages in exc.errors.items():
             # "rows[2].object" → the editor's own row number

@@ -14,7 +14,6 @@ Definitions (the same in charts, CSV exports and the README):
 
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from boundary.models import BoundaryCall, Direction, ReviewStatus, ServedBy
+from boundary.stats import percentile
 
 RANGES = {
     "24h": timedelta(hours=24),
@@ -197,20 +197,11 @@ def _latency_in_python(window: Window, served: dict[str, str]) -> list[dict[str,
     for bucket in sorted(values):
         columns: dict[str, Any] = {}
         for name, served_by in served.items():
-            latencies = sorted(values[bucket].get(served_by, []))
-            columns[f"{name}_p50_ms"] = _round(_quantile(latencies, 0.5))
-            columns[f"{name}_p95_ms"] = _round(_quantile(latencies, 0.95))
+            latencies = values[bucket].get(served_by, [])
+            columns[f"{name}_p50_ms"] = _round(percentile(latencies, 50))
+            columns[f"{name}_p95_ms"] = _round(percentile(latencies, 95))
         result.append(_row({"bucket": bucket}, columns))
     return result
-
-
-def _quantile(ordered: list[float], fraction: float) -> float | None:
-    """Linear interpolation, as percentile_cont does."""
-    if not ordered:
-        return None
-    if len(ordered) == 1:
-        return ordered[0]
-    return statistics.quantiles(ordered, n=100, method="inclusive")[round(fraction * 100) - 1]
 
 
 def _row(row: dict[str, Any], columns: dict[str, Any]) -> dict[str, Any]:

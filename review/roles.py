@@ -7,7 +7,12 @@ Superusers can do everything. API tokens are per user and managed in the admin.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.contrib.auth.decorators import login_required, permission_required
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 REVIEWERS, STAFF = "Reviewers", "Staff"
 
@@ -32,6 +37,17 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 REVIEW = "boundary.review_call"
 DASHBOARDS = "boundary.view_dashboards"
 PROMOTE = "boundary.promote_modelversion"
+VIEW_VERSIONS = "boundary.view_modelversion"
+
+
+def requires(permission: str) -> Callable[[View], View]:
+    """A view decorator: anonymous visitors go to the login page, users without the permission
+    get 403."""
+
+    def decorate(view: View) -> View:
+        return login_required(permission_required(permission, raise_exception=True)(view))
+
+    return decorate
 
 
 def ensure_roles(**kwargs: Any) -> None:

@@ -7,28 +7,18 @@ commands and the admin actions do; this page only shows the verdict first and as
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from boundary.models import IN_FLIGHT, ModelVersion, VersionEvent, VersionStatus
 from boundary.registry import PromotionRefused, RegistryError, do_promote, do_rollback, gate_verdict
-from review.roles import PROMOTE
+from review.roles import PROMOTE, VIEW_VERSIONS, requires
 from training.audit import audit_overview
-
-VIEW = "boundary.view_modelversion"
-
-
-def _can(permission: str):
-    def decorate(view):
-        return login_required(permission_required(permission, raise_exception=True)(view))
-
-    return decorate
 
 
 @require_GET
-@_can(VIEW)
+@requires(VIEW_VERSIONS)
 def versions(request: HttpRequest) -> HttpResponse:
     rows = list(
         ModelVersion.objects.select_related("training_run", "promoted_by").order_by(
@@ -55,7 +45,7 @@ def versions(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@_can(VIEW)
+@requires(VIEW_VERSIONS)
 def progress(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion.objects.select_related("training_run"), pk=pk)
     return render(
@@ -64,7 +54,7 @@ def progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@_can(PROMOTE)
+@requires(PROMOTE)
 def promote(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion, pk=pk)
     reason = request.POST.get("reason", "").strip()
@@ -81,7 +71,7 @@ def promote(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@_can(PROMOTE)
+@requires(PROMOTE)
 def rollback(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion, pk=pk)
     reason = request.POST.get("reason", "").strip()

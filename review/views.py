@@ -6,7 +6,6 @@ the item's queue row) so moving through the queue never reloads the page.
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -16,15 +15,11 @@ from boundary.models import BoundaryCall, Direction, ModelVersion, ReviewStatus,
 from boundary.services import StaleReview, do_record_feedback
 from review import queue
 from review.forms import ReviewForm, read_review_form
-from review.roles import REVIEW
-
-
-def _reviewer(view):
-    return login_required(permission_required(REVIEW, raise_exception=True)(view))
+from review.roles import REVIEW, requires
 
 
 @require_GET
-@_reviewer
+@requires(REVIEW)
 def console(request: HttpRequest) -> HttpResponse:
     filters = queue.QueueFilters.from_query(request.GET)
     current = queue.claim_next(request.user, filters)
@@ -43,14 +38,14 @@ def console(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@_reviewer
+@requires(REVIEW)
 def queue_list(request: HttpRequest) -> HttpResponse:
     filters = queue.QueueFilters.from_query(request.GET)
     return render(request, "review/console.html#queue-list", _queue_context(filters))
 
 
 @require_GET
-@_reviewer
+@requires(REVIEW)
 def item(request: HttpRequest, pk: int) -> HttpResponse:
     filters = queue.QueueFilters.from_query(request.GET)
     call = get_object_or_404(BoundaryCall, pk=pk)
@@ -60,7 +55,7 @@ def item(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@_reviewer
+@requires(REVIEW)
 def act(request: HttpRequest, pk: int) -> HttpResponse:
     filters = queue.QueueFilters.from_query(request.GET)
     call = get_object_or_404(BoundaryCall, pk=pk)

@@ -6,15 +6,9 @@ from datetime import date
 
 import pytest
 
-from boundary.entities import (
-    align,
-    apply_format,
-    display_form,
-    find_span,
-    learn_normaliser,
-    parse_date,
-)
+from boundary.entities import apply_format, parse_date
 from boundary.triples import Triple
+from training.normaliser import align, display_form, find_span, learn_normaliser
 
 
 @pytest.mark.parametrize(

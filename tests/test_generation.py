@@ -11,20 +11,19 @@ from pathlib import Path
 import pytest
 
 from boundary.generation import (
-    ExportFailed,
     Generation,
     GenerativeStudent,
     IncompleteGeneration,
     OrtGenAIGenerator,
     TransformersGenerator,
     confidence_from_logprobs,
-    export_ort_genai,
-    load_generative_student,
 )
+from boundary.loaders import load_runtime as load_generative_student
 from boundary.prompts import decomposition_prompt, recomposition_prompt
 from boundary.students import BackendUnavailable, StudentSpec
 from boundary.triples import LinearFormatError, Triple
 from tests.tiny_models import build_tiny_causal_lm
+from training.exporters import ExportFailed, export_ort_genai
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

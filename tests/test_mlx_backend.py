@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from boundary.generation import GenerativeStudent, TransformersGenerator, load_generative_student
+from boundary.generation import GenerativeStudent, TransformersGenerator
+from boundary.loaders import load_runtime as load_generative_student
 from boundary.prompts import decomposition_prompt, decomposition_target, recomposition_prompt
 from boundary.students import StudentSpec
 from boundary.triples import Triple

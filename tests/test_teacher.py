@@ -13,11 +13,10 @@ import respx
 from hypothesis import given
 from hypothesis import strategies as st
 
+from boundary.directions import DECOMPOSITION, RECOMPOSITION
 from boundary.pricing import DEFAULT_PRICES, PriceTable
 from boundary.teacher import (
-    DECOMPOSITION,
     DECOMPOSITION_SYSTEM_PROMPT,
-    RECOMPOSITION,
     RECOMPOSITION_SYSTEM_PROMPT,
     TOOL_NAME,
     AnthropicTeacher,

@@ -20,8 +20,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from boundary import cascade
+from boundary.directions import DECOMPOSITION
 from boundary.pricing import DEFAULT_PRICES, PriceTable
-from boundary.teacher import DECOMPOSITION, AnthropicTeacher, TeacherUnavailable
+from boundary.teacher import AnthropicTeacher, TeacherUnavailable
 from boundary.triples import Triple, triples_to_json
 from training.api_bench import ScratchServer
 from training.management.commands.bench_api import (

@@ -161,7 +161,7 @@ def test_bootstrap_leaves_active_directions_alone(tiny_setup):
 def test_bench_boundary_compares_the_reference_and_the_fast_backend(
     tiny_setup, tiny_base, tmp_path
 ):
-    from boundary.generation import export_ort_genai
+    from training.exporters import export_ort_genai
 
     artifact = tmp_path / "v-bench"
     artifact.mkdir()

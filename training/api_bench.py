@@ -36,6 +36,7 @@ from django.conf import settings
 from django.core import serializers
 
 from boundary.models import ModelVersion
+from boundary.stats import percentile
 from training.teacher_standin import TeacherStandIn, is_loopback_url
 
 
@@ -273,14 +274,14 @@ class ScratchServer:
             connection.close()
         return Latency(
             requests=len(timings),
-            p50_ms=_percentile(timings, 50),
-            p95_ms=_percentile(timings, 95),
+            p50_ms=percentile(timings, 50, 0.0),
+            p95_ms=percentile(timings, 95, 0.0),
             mean_ms=statistics.fmean(timings),
             stages={
                 stage: {
                     "count": len(values),
-                    "p50_ms": _percentile(values, 50),
-                    "p95_ms": _percentile(values, 95),
+                    "p50_ms": percentile(values, 50, 0.0),
+                    "p95_ms": percentile(values, 95, 0.0),
                 }
                 for stage, values in sorted(by_stage.items())
             },
@@ -340,8 +341,8 @@ class ScratchServer:
             completed=completed,
             errors=sum(codes.values()) - completed,
             requests_per_s=completed / elapsed,
-            p50_ms=_percentile(timings, 50),
-            p95_ms=_percentile(timings, 95),
+            p50_ms=percentile(timings, 50, 0.0),
+            p95_ms=percentile(timings, 95, 0.0),
             status_codes=dict(codes),
             served_by=dict(served_by),
         )
@@ -362,14 +363,6 @@ def _stage(body: dict[str, Any]) -> str:
     triples = body.get("triples") or []
     stage = triples[0]["source"]["stage"] if triples and triples[0].get("source") else "none"
     return f"{body.get('served_by')}/{stage}"
-
-
-def _percentile(values: Sequence[float], percent: int) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    index = min(len(ordered) - 1, max(0, round(percent / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def _free_port() -> int:

@@ -58,8 +58,8 @@ from boundary.teacher import (
     teacher_from_settings,
 )
 from boundary.triples import (
+    STORED_LIMITS,
     Triple,
-    TripleLimits,
     TripleValidationError,
     normalise_triple,
     parse_triples,
@@ -76,8 +76,6 @@ BATCH = 100
 # Calls older than this are never sampled: the audit measures what a version does now.
 LOOKBACK = timedelta(days=1)
 _SALT = b"live-audit\x00"
-# Reading stored answers: validation happened when they were stored.
-_LENIENT = TripleLimits(max_triples=10_000, max_field_chars=100_000)
 
 
 @dataclass(frozen=True)
@@ -338,7 +336,7 @@ def _finish(audit: LiveAudit, **fields: Any) -> LiveAudit:
 
 
 def _stored_triples(data: object) -> list[Triple]:
-    return parse_triples(data, _LENIENT) if data else []
+    return parse_triples(data, STORED_LIMITS) if data else []
 
 
 def _precision(local: Sequence[Triple], teacher: Sequence[Triple]) -> float | None:

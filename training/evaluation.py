@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from boundary.cascade import same_fact
-from boundary.prompts import DECOMPOSITION
+from boundary.directions import DECOMPOSITION
+from boundary.stats import percentile
 from boundary.students import StudentBackend
 from boundary.triples import Triple, normalise_text, normalise_triple, same_triples, to_linear
 from training.scoring import score_decomposition, score_recomposition
@@ -380,8 +380,8 @@ def evaluate(
     return Report(
         metrics=metrics,
         calibration=calibration,
-        latency_p50_ms=_percentile(latencies, 50),
-        latency_p95_ms=_percentile(latencies, 95),
+        latency_p50_ms=percentile(latencies, 50, 0.0),
+        latency_p95_ms=percentile(latencies, 95, 0.0),
         agreements=agreements,
         predictions=predictions,
     )
@@ -506,11 +506,3 @@ def deliver(
     if threshold is not None and any(p.triple_confidences is not None for p in predictions):
         result["kept_triples"] = triple_precision_at(predictions, examples, threshold)
     return result
-
-
-def _percentile(values: Sequence[float], percent: int) -> float:
-    if not values:
-        return 0.0
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]

@@ -92,7 +92,7 @@ def _mean_prf(scores: list[PRF]) -> PRF:
 # --- reading the official XML files -----------------------------------------------------------
 
 # Scoring takes whatever a system emitted; only the format is checked.
-_XML_LIMITS = TripleLimits(max_triples=10_000, max_field_chars=10_000)
+SCORING_LIMITS = TripleLimits(max_triples=10_000, max_field_chars=10_000)
 
 
 def read_webnlg_xml(path: Path) -> list[tuple[str, list[Triple]]]:
@@ -136,7 +136,7 @@ def _parse_xml_triples(texts: list[str], where: str) -> list[Triple]:
     if not rows:
         return []
     try:
-        return parse_triples(rows, _XML_LIMITS)
+        return parse_triples(rows, SCORING_LIMITS)
     except TripleValidationError as error:
         raise ValueError(f"{where}: {error}") from error
 

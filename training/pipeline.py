@@ -198,7 +198,7 @@ def _train_generative(
         f"{result.skipped_too_long} too long",
     )
     if version.backend == "onnx":
-        from boundary.generation import export_ort_genai
+        from training.exporters import export_ort_genai
 
         started = time.perf_counter()
         precision = settings.VALENCE_ORT_PRECISION

@@ -16,7 +16,7 @@ Why this shape (and not table filling or CasRel):
   predicate the encoder has never seen?), so the cascade can ask the next stage.
 
 Training labels come from aligning each triple's canonical entities to the sentence
-(`boundary.entities.align`); the same alignments teach the normaliser that turns predicted
+(`training.normaliser.align`); the same alignments teach the normaliser that turns predicted
 spans back into canonical forms. Django-free.
 """
 
@@ -38,8 +38,8 @@ import torch
 from torch import nn
 
 from boundary.encoder import ARTIFACT_VERSION, MAX_COUNT, TAG_B, TAG_I, TAG_O
-from boundary.entities import align, learn_normaliser
 from boundary.triples import Triple
+from training.normaliser import align, learn_normaliser
 from training.trainers.common import Progress, StepLoop, bf16_supported, seeded_device
 
 __all__ = ["EncoderConfig", "EncoderResult", "train_encoder"]

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from boundary.generation import GenerativeStudent, OrtGenAIGenerator, TransformersGenerator
 from boundary.models import Direction, ModelKind, ModelVersion
 from boundary.prompts import decomposition_prompt
+from boundary.stats import percentile
 
 # Twenty-word sentences of the kind the product decomposes (not used for training).
 SENTENCES = [
@@ -112,12 +112,10 @@ class Command(BaseCommand):
                 parsed += 1
             except Exception:  # the benchmark reports how many answers parse; it does not judge
                 pass
-        latencies.sort()
-        quantiles = statistics.quantiles(latencies, n=100, method="inclusive")
         return {
             "backend": name,
-            "p50_ms": statistics.median(latencies),
-            "p95_ms": quantiles[94],
+            "p50_ms": percentile(latencies, 50),
+            "p95_ms": percentile(latencies, 95),
             "tokens_per_s": tokens / seconds if seconds else 0.0,
             "parsed": f"{parsed}/{len(SENTENCES)}",
             "runs": len(latencies),

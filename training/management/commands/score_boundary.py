@@ -7,17 +7,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from boundary.triples import Triple, TripleLimits, TripleValidationError, parse_triples
+from boundary.directions import DECOMPOSITION, DIRECTIONS
+from boundary.triples import Triple, TripleValidationError, parse_triples
 from training.official_scoring import SCORER as OFFICIAL_SCORER
-from training.official_scoring import read_webnlg_xml, score_decomposition_official
+from training.official_scoring import SCORING_LIMITS, read_webnlg_xml, score_decomposition_official
 from training.scoring import score_decomposition, score_recomposition
 
 # Every report names the scorer that produced it, so figures are never compared across scorers.
 CORRECTED_SCORER = "valence-corrected"
 RECOMPOSITION_SCORER = "sacrebleu"
-
-# Scoring must take whatever a model emitted, however long; only the file format is checked.
-_LIMITS = TripleLimits(max_triples=10_000, max_field_chars=10_000)
 
 
 class Command(BaseCommand):
@@ -29,9 +27,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--direction", choices=["decomposition", "recomposition"], required=True
-        )
+        parser.add_argument("--direction", choices=DIRECTIONS, required=True)
         parser.add_argument("--predictions", type=Path, required=True, metavar="FILE")
         parser.add_argument("--references", type=Path, required=True, metavar="FILE")
         parser.add_argument("--output", type=Path, metavar="FILE", help="Also write it here.")
@@ -54,7 +50,7 @@ class Command(BaseCommand):
         official: bool = False,
         **options: object,
     ) -> None:
-        if direction == "decomposition":
+        if direction == DECOMPOSITION:
             report = _score_decomposition(predictions, references, official=official)
         elif official:
             raise CommandError(
@@ -204,6 +200,6 @@ def _triples(record: dict[str, Any], where: str, *, allow_empty: bool) -> list[T
     if allow_empty and data == []:
         return []  # a model may find no facts at all
     try:
-        return parse_triples(data, _LIMITS)
+        return parse_triples(data, SCORING_LIMITS)
     except TripleValidationError as error:
         raise CommandError(f"{where}: {error}") from error
