@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -10,8 +12,16 @@ from django.template.response import TemplateResponse
 from boundary.models import BoundaryCall, ModelVersion, VersionEvent
 from boundary.registry import RegistryError, do_promote, do_rollback, gate_verdict
 
+# ModelAdmin is generic only in django-stubs: the runtime class has no __class_getitem__ (and
+# django_stubs_ext, whose monkeypatch() would add one, is a dev-only dependency here).
+if TYPE_CHECKING:
+    _AnyModelAdmin = admin.ModelAdmin[Any]
+    _ModelVersionAdminBase = admin.ModelAdmin[ModelVersion]
+else:
+    _AnyModelAdmin = _ModelVersionAdminBase = admin.ModelAdmin
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+
+class ReadOnlyAdmin(_AnyModelAdmin):
     """Evidence, never edited by hand: browse and filter only."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -65,7 +75,7 @@ class ReasonForm(forms.Form):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(_ModelVersionAdminBase):
     """The registry. Promote and roll back go through the gate and the audit log, as everywhere."""
 
     actions = ["promote", "rollback"]
@@ -109,16 +119,22 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.action(
         description="Promote the selected version (gate, reason)", permissions=["promote"]
     )
-    def promote(self, request: HttpRequest, queryset: QuerySet[ModelVersion]):
+    def promote(
+        self, request: HttpRequest, queryset: QuerySet[ModelVersion]
+    ) -> TemplateResponse | None:
         return self._confirm(request, queryset, "promote")
 
     @admin.action(
         description="Roll back the selected active version (reason)", permissions=["promote"]
     )
-    def rollback(self, request: HttpRequest, queryset: QuerySet[ModelVersion]):
+    def rollback(
+        self, request: HttpRequest, queryset: QuerySet[ModelVersion]
+    ) -> TemplateResponse | None:
         return self._confirm(request, queryset, "rollback")
 
-    def _confirm(self, request: HttpRequest, queryset: QuerySet[ModelVersion], action: str):
+    def _confirm(
+        self, request: HttpRequest, queryset: QuerySet[ModelVersion], action: str
+    ) -> TemplateResponse | None:
         """First a page with the gate's verdict and a reason field; then the registry call."""
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version.", messages.ERROR)
@@ -143,7 +159,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
             },
         )
 
-    def _apply(self, request: HttpRequest, version: ModelVersion, action: str, data: dict):
+    def _apply(
+        self, request: HttpRequest, version: ModelVersion, action: str, data: dict[str, Any]
+    ) -> None:
         try:
             if action == "promote":
                 do_promote(

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from boundary import cascade
 from boundary.errors import ServiceUnavailable
 from boundary.filters import BoundaryCallFilter, ModelVersionFilter
-from boundary.models import BoundaryCall, ModelVersion
+from boundary.models import BoundaryCall, BoundaryCallQuerySet, ModelVersion
 from boundary.serializers import (
     BoundaryCallSerializer,
     DecomposeRequestSerializer,
@@ -50,8 +50,8 @@ def _unserved(exc: cascade.Unserved) -> ServiceUnavailable:
 class _CascadeView(APIView):
     """Validate → ask the cascade → serialise; the two directions differ only in their shapes."""
 
-    request_serializer: type[serializers.Serializer]
-    response_serializer: type[serializers.Serializer]
+    request_serializer: type[serializers.Serializer[dict[str, Any]]]
+    response_serializer: type[serializers.Serializer[BoundaryCall]]
 
     def serve(self, data: dict[str, Any], client: Any) -> BoundaryCall:
         raise NotImplementedError
@@ -117,7 +117,7 @@ class FeedbackView(APIView):
         return Response(BoundaryCallSerializer(call).data)
 
 
-def _visible_calls(view: generics.GenericAPIView):
+def _visible_calls(view: generics.GenericAPIView[BoundaryCall]) -> BoundaryCallQuerySet:
     calls = BoundaryCall.objects.all()
     if getattr(view, "swagger_fake_view", False):  # schema generation has no user
         return calls
@@ -129,25 +129,25 @@ class CallPagination(PageNumberPagination):
     max_page_size = 500
 
 
-class CallListView(generics.ListAPIView):
+class CallListView(generics.ListAPIView[BoundaryCall]):
     serializer_class = BoundaryCallSerializer
     filterset_class = BoundaryCallFilter
     pagination_class = CallPagination
     queryset = BoundaryCall.objects.all()
 
-    def get_queryset(self):
+    def get_queryset(self) -> BoundaryCallQuerySet:
         return _visible_calls(self)
 
 
-class CallDetailView(generics.RetrieveAPIView):
+class CallDetailView(generics.RetrieveAPIView[BoundaryCall]):
     serializer_class = BoundaryCallSerializer
     queryset = BoundaryCall.objects.all()
 
-    def get_queryset(self):
+    def get_queryset(self) -> BoundaryCallQuerySet:
         return _visible_calls(self)
 
 
-class ModelVersionListView(generics.ListAPIView):
+class ModelVersionListView(generics.ListAPIView[ModelVersion]):
     serializer_class = ModelVersionSerializer
     filterset_class = ModelVersionFilter
     queryset = ModelVersion.objects.all()

@@ -210,6 +210,7 @@ class _Cascade:
         output = _output_json(result.output)
         sources: list[dict[str, Any]] = []
         if self.direction == Direction.DECOMPOSITION:
+            assert not isinstance(result.output, str)  # the teacher decomposes into triples
             taught = [_Sourced(t, TEACHER_STAGE, None, None) for t in result.output]
             merged = merge_triples(kept, taught)
             if kept:
@@ -246,8 +247,8 @@ class _Cascade:
 
     def _note_stage(self, version: ModelVersion, answer: StudentAnswer, threshold: float) -> None:
         """What each unsure stage said, for the console and for tuning thresholds."""
-        if answer.triple_confidences is None:
-            return
+        if answer.triple_confidences is None or isinstance(answer.output, str):
+            return  # only triple outputs carry per-triple confidences
         self.diagnostics.setdefault("stages", []).append(
             {
                 "version": version.pk,

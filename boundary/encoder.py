@@ -137,16 +137,16 @@ def decode_spans(
     start: int | None = None
     probability = 1.0
 
-    def close(end: int) -> None:
+    def close(first: int, end: int) -> None:
         after = end + 1
         boundary = 1.0 - float(tag_probs[after, TAG_I]) if after < len(tags) else 1.0
-        char_start, char_end = _snap_to_words(text, offsets[start][0], offsets[end][1])
-        spans.append(Span(start, end, char_start, char_end, probability * boundary))
+        char_start, char_end = _snap_to_words(text, offsets[first][0], offsets[end][1])
+        spans.append(Span(first, end, char_start, char_end, probability * boundary))
 
     for i, tag in enumerate(tags):
         if special[i] or tag == TAG_O or (tag == TAG_B and start is not None):
             if start is not None:
-                close(i - 1)
+                close(start, i - 1)
                 start = None
             if special[i] or tag == TAG_O:
                 continue
@@ -155,7 +155,7 @@ def decode_spans(
         else:
             probability *= float(tag_probs[i, tag])
     if start is not None:
-        close(len(tags) - 1)
+        close(start, len(tags) - 1)
     return [span for span in spans if span.char_end > span.char_start]
 
 
@@ -178,9 +178,10 @@ def _pair_input(
         np.asarray([spans[j].start for _, j in pairs]),
         np.asarray([spans[j].end for _, j in pairs]),
     )
-    return (
+    summed: np.ndarray = (
         projections[subjects[0], 0]
         + projections[subjects[1], 1]
         + projections[objects[0], 2]
         + projections[objects[1], 3]
-    ).astype(np.float32)
+    )
+    return summed.astype(np.float32)

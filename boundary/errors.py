@@ -31,6 +31,7 @@ _CODES: dict[type[exceptions.APIException], str] = {
 class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "service_unavailable"
+    wait: float | None = None  # seconds; DRF's exception_handler turns it into Retry-After
 
     def __init__(self, message: str, *, code: str, extra: dict[str, Any]) -> None:
         super().__init__(message, code)
@@ -51,6 +52,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     response = exception_handler(exc, context)
     if response is None:
         return None  # an unexpected error: Django's 500 handler answers (in JSON for /api/)
+    assert isinstance(exc, exceptions.APIException)  # the only kind DRF's handler answers
     if isinstance(exc, ServiceUnavailable):
         response.data = error_body(exc.error_code, str(exc.detail), **exc.extra)
         return response
@@ -63,7 +65,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         )
         response.data = error_body(code, _summary(fields), fields=fields)
     elif isinstance(exc, exceptions.Throttled):
-        response.data = error_body(code, str(exc.detail), retry_after_s=exc.wait)
+        # Throttled.__init__ sets self.wait; the stubs declare it only as an __init__ argument.
+        wait = exc.wait  # type: ignore[attr-defined]
+        response.data = error_body(code, str(exc.detail), retry_after_s=wait)
     else:
         response.data = error_body(code, str(exc.detail))
     return response

@@ -5,7 +5,8 @@ import django_filters
 from boundary.models import BoundaryCall, ModelVersion
 
 
-class BoundaryCallFilter(django_filters.FilterSet):
+# django-filter ships no type information, so FilterSet is Any to mypy.
+class BoundaryCallFilter(django_filters.FilterSet):  # type: ignore[misc]
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
@@ -14,7 +15,7 @@ class BoundaryCallFilter(django_filters.FilterSet):
         fields = ["direction", "served_by", "model_version", "review_status", "split"]
 
 
-class ModelVersionFilter(django_filters.FilterSet):
+class ModelVersionFilter(django_filters.FilterSet):  # type: ignore[misc]
     class Meta:
         model = ModelVersion
         fields = ["direction", "kind", "status", "is_active"]

@@ -69,7 +69,7 @@ class TransformersGenerator:
         self._model = AutoModelForCausalLM.from_pretrained(
             str(self.model_dir), dtype=torch.float32, local_files_only=True
         )
-        self._model.eval()
+        self._model.train(False)  # what eval() does; transformers' eval() is unannotated
         self.eos_token_ids = _eos_ids(self._tokenizer.eos_token_id, self._model.generation_config)
         # transformers 5.24 renamed forward's `past_key_values` to `cache` (the old name warns).
         parameters = inspect.signature(self._model.forward).parameters
@@ -99,6 +99,7 @@ class TransformersGenerator:
                     input_ids=torch.tensor([[token]]), use_cache=True, **{self._cache_name: cache}
                 )
         text = self._tokenizer.decode(tokens, skip_special_tokens=False)
+        assert isinstance(text, str)  # one flat list of ids decodes to one string
         return Generation(text=text, token_logprobs=logprobs, complete=complete)
 
 

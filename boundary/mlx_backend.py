@@ -33,9 +33,9 @@ class MLXGenerator:
             raise BackendUnavailable(f"mlx_lm is not installed ({exc})") from exc
 
         self.model_dir = existing_dir(model_dir)
-        self._model, self._tokenizer = mlx_lm.load(
-            str(self.model_dir), model_config=rope_overrides(self.model_dir)
-        )
+        # load() is typed as returning a 2- or 3-tuple (the third only with return_config=True).
+        loaded = mlx_lm.load(str(self.model_dir), model_config=rope_overrides(self.model_dir))
+        self._model, self._tokenizer = loaded[0], loaded[1]
         # generation_config.json's EOS (else config.json's) plus the tokenizer's: what
         # TransformersGenerator stops at too.
         self.eos_token_ids = frozenset(int(t) for t in self._tokenizer.eos_token_ids)

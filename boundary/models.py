@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.db import models
 from django.db.models import Q
 
 from boundary import directions
 from boundary.students import StudentSpec
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class Direction(models.TextChoices):
@@ -202,10 +206,12 @@ class VersionEvent(models.Model):
 
 
 class BoundaryCallQuerySet(models.QuerySet["BoundaryCall"]):
-    def visible_to(self, user) -> BoundaryCallQuerySet:
+    def visible_to(self, user: User | AnonymousUser) -> BoundaryCallQuerySet:
         """Staff see every call; an API client sees its own."""
         if user.is_staff:
             return self
+        if isinstance(user, AnonymousUser):  # the API requires a login; never a match anyway
+            return self.none()
         return self.filter(client=user)
 
     def eligible_for_training(self, direction: str, quality_floor: float) -> BoundaryCallQuerySet:

@@ -29,7 +29,7 @@ class StrictFloatField(serializers.FloatField):
         return super().to_internal_value(data)
 
 
-class TripleSerializer(serializers.Serializer):
+class TripleSerializer(serializers.Serializer[dict[str, Any]]):
     """Documentation of one triple; validation goes through boundary.triples."""
 
     subject = serializers.CharField()
@@ -38,12 +38,12 @@ class TripleSerializer(serializers.Serializer):
 
 
 @extend_schema_field(TripleSerializer(many=True))
-class TriplesField(serializers.Field):
+class TriplesField(serializers.Field[list[Triple], Any, list[dict[str, str]], Any]):
     default_error_messages = {"required": "This field is required."}
 
     def to_internal_value(self, data: Any) -> list[Triple]:
         try:
-            return parse_triples(data, limits_from_settings(), path=self.field_name)
+            return parse_triples(data, limits_from_settings(), path=self.field_name or "triples")
         except TripleValidationError as exc:
             raise serializers.ValidationError(exc.errors) from None
 
@@ -51,7 +51,7 @@ class TriplesField(serializers.Field):
         return [t.as_dict() for t in value]
 
 
-def validate_text(value: str) -> str:
+def validate_text(value: str) -> None:
     limit = settings.VALENCE_MAX_TEXT_CHARS
     if len(value) > limit:
         raise serializers.ValidationError(
@@ -59,18 +59,17 @@ def validate_text(value: str) -> str:
         )
     if "\x00" in value:
         raise serializers.ValidationError("Text must not contain NUL characters.")
-    return value
 
 
-class DecomposeRequestSerializer(serializers.Serializer):
+class DecomposeRequestSerializer(serializers.Serializer[dict[str, Any]]):
     text = StrictCharField(validators=[validate_text])
 
 
-class RecomposeRequestSerializer(serializers.Serializer):
+class RecomposeRequestSerializer(serializers.Serializer[dict[str, Any]]):
     triples = TriplesField()
 
 
-class CallMetaSerializer(serializers.Serializer):
+class CallMetaSerializer(serializers.Serializer[BoundaryCall]):
     call_id = serializers.IntegerField(source="pk")
     served_by = serializers.CharField()
     model_version = serializers.IntegerField(source="model_version_id", allow_null=True)
@@ -80,14 +79,16 @@ class CallMetaSerializer(serializers.Serializer):
     latency_ms = serializers.FloatField()
 
 
-class TripleSourceSerializer(serializers.Serializer):
+class TripleSourceSerializer(serializers.Serializer[dict[str, Any]]):
     stage = serializers.ChoiceField(choices=["encoder", "generative", "teacher"])
     version = serializers.IntegerField(allow_null=True, help_text="null for the teacher")
     confidence = serializers.FloatField(allow_null=True, help_text="null for the teacher")
 
 
 class SourcedTripleSerializer(TripleSerializer):
-    source = TripleSourceSerializer(allow_null=True, help_text="Which stage produced it.")
+    # A declared field named "source" (the metaclass moves it out of the class namespace); the
+    # stubs see it as overriding Field.source, the dotted-path attribute.
+    source = TripleSourceSerializer(allow_null=True, help_text="Which stage produced it.")  # type: ignore[assignment]
 
 
 class DecomposeResponseSerializer(CallMetaSerializer):
@@ -106,7 +107,7 @@ class RecomposeResponseSerializer(CallMetaSerializer):
     text = serializers.CharField(source="output")
 
 
-class FeedbackSerializer(serializers.Serializer):
+class FeedbackSerializer(serializers.Serializer[dict[str, Any]]):
     quality_score = StrictFloatField(min_value=0.0, max_value=1.0, required=False)
     corrected_triples = TriplesField(required=False)
     corrected_text = StrictCharField(required=False, validators=[validate_text])
@@ -133,7 +134,7 @@ class FeedbackSerializer(serializers.Serializer):
         return attrs
 
 
-class BoundaryCallSerializer(serializers.ModelSerializer):
+class BoundaryCallSerializer(serializers.ModelSerializer[BoundaryCall]):
     degraded = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -166,7 +167,7 @@ class BoundaryCallSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ModelVersionSerializer(serializers.ModelSerializer):
+class ModelVersionSerializer(serializers.ModelSerializer[ModelVersion]):
     is_calibrated = serializers.BooleanField(
         read_only=True,
         help_text="False: no confidence threshold reached the target; it never answers alone.",

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import connection
 from django.db.models import Aggregate, Count, FloatField, Q, QuerySet, Sum
@@ -28,6 +28,14 @@ from django.utils import timezone
 
 from boundary.models import BoundaryCall, Direction, ReviewStatus, ServedBy
 from boundary.stats import percentile
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _Bucketed(TypedDict):
+    bucket: datetime
+
 
 RANGES = {
     "24h": timedelta(hours=24),
@@ -76,13 +84,13 @@ class Window:
             calls = calls.filter(direction=self.direction)
         return calls.exclude(served_by=ServedBy.IMPORTED).order_by()
 
-    def bucketed(self) -> QuerySet:
+    def bucketed(self) -> QuerySet[WithAnnotations[BoundaryCall, _Bucketed], dict[str, Any]]:
         trunc = TruncHour if self.hourly else TruncDay
         return self.calls().annotate(bucket=trunc("created_at")).values("bucket")
 
 
 def volume(window: Window) -> list[dict[str, Any]]:
-    served = [ServedBy.STUDENT, ServedBy.TEACHER, ServedBy.DEGRADED, ServedBy.UNSERVED]
+    served: list[str] = [ServedBy.STUDENT, ServedBy.TEACHER, ServedBy.DEGRADED, ServedBy.UNSERVED]
     rows = window.bucketed().annotate(
         **{name: Count("id", filter=Q(served_by=name)) for name in served}
     )
@@ -107,7 +115,7 @@ def fallback_rate(window: Window) -> list[dict[str, Any]]:
 
 
 def latency(window: Window) -> list[dict[str, Any]]:
-    served = {"local": ServedBy.STUDENT, "llm": ServedBy.TEACHER}
+    served: dict[str, str] = {"local": ServedBy.STUDENT, "llm": ServedBy.TEACHER}
     if connection.vendor == "postgresql":
         aggregates = {}
         for name, served_by in served.items():

@@ -20,15 +20,16 @@ from training.audit import audit_overview
 @require_GET
 @requires(VIEW_VERSIONS)
 def versions(request: HttpRequest) -> HttpResponse:
-    rows = list(
-        ModelVersion.objects.select_related("training_run", "promoted_by").order_by(
-            "direction", "kind", "-id"
-        )[:100]
-    )
+    listed = ModelVersion.objects.select_related("training_run", "promoted_by").order_by(
+        "direction", "kind", "-id"
+    )[:100]
     can_promote = request.user.has_perm(PROMOTE)
-    for version in rows:
-        promotable = version.status in (VersionStatus.READY, VersionStatus.RETIRED)
-        version.gate = gate_verdict(version) if can_promote and promotable else None
+    promotable = (VersionStatus.READY, VersionStatus.RETIRED)
+    # (version, the promotion gate's verdict, or None where it cannot be promoted from here)
+    rows = [
+        (version, gate_verdict(version) if can_promote and version.status in promotable else None)
+        for version in listed
+    ]
     events = VersionEvent.objects.select_related("actor", "version", "previous_version")[:30]
     active = list(ModelVersion.objects.active().order_by("direction", "kind"))
     return render(

@@ -6,16 +6,25 @@ the item's queue row) so moving through the queue never reloads the page.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from boundary.models import BoundaryCall, Direction, ModelVersion, ReviewStatus, ServedBy
 from boundary.services import StaleReview, do_record_feedback
 from review import queue
 from review.forms import ReviewForm, read_review_form
 from review.roles import REVIEW, requires
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as HtmxMiddleware (settings.MIDDLEWARE) leaves it: with `htmx` set."""
+
+    htmx: HtmxDetails
 
 
 @require_GET
@@ -46,7 +55,7 @@ def queue_list(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @requires(REVIEW)
-def item(request: HttpRequest, pk: int) -> HttpResponse:
+def item(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     filters = queue.QueueFilters.from_query(request.GET)
     call = get_object_or_404(BoundaryCall, pk=pk)
     queue.claim(call.pk, request.user)
@@ -56,11 +65,11 @@ def item(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @requires(REVIEW)
-def act(request: HttpRequest, pk: int) -> HttpResponse:
+def act(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     filters = queue.QueueFilters.from_query(request.GET)
     call = get_object_or_404(BoundaryCall, pk=pk)
-    if queue.is_claimed_by_other(call, request.user):
-        message = f"{call.claimed_by.get_username()} is reviewing this call; pick another one."
+    if queue.is_claimed_by_other(call, request.user) and (owner := call.claimed_by) is not None:
+        message = f"{owner.get_username()} is reviewing this call; pick another one."
         return _panel(request, call, filters, conflict=message, status=409)
     form = read_review_form(call, request.POST)
     if not form.is_valid:
@@ -89,7 +98,7 @@ def act(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _panel(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     call: BoundaryCall | None,
     filters: queue.QueueFilters,
     *,
@@ -113,7 +122,7 @@ def _panel(
     )
 
 
-def _queue_context(filters: queue.QueueFilters) -> dict:
+def _queue_context(filters: queue.QueueFilters) -> dict[str, Any]:
     rows = list(
         queue.review_queue(filters)
         .select_related("model_version", "claimed_by")
@@ -146,7 +155,7 @@ def _item_context(
     filters: queue.QueueFilters,
     *,
     form: ReviewForm | None = None,
-) -> dict:
+) -> dict[str, Any]:
     if call is None:
         return {"call": None, "filter_query": filters.as_query(), "now": timezone.now()}
     rows = form.rows if form and form.rows else _editor_rows(call)

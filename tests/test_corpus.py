@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from boundary.triples import parse_triples
-from training.corpus import generate
+from tools import corpus_generate as generate
 
 Record = dict[str, Any]
 
@@ -52,7 +52,7 @@ def skeleton(record: Record) -> str:
 def test_committed_file_is_the_generator_output() -> None:
     expected = generate.dumps(generate.generate())
     assert generate.OUTPUT.read_text(encoding="utf-8") == expected, (
-        "valence_examples.jsonl is stale: run `python -m training.corpus.generate`"
+        "valence_examples.jsonl is stale: run `python tools/corpus_generate.py`"
     )
 
 

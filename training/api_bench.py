@@ -91,7 +91,7 @@ class ScratchServer:
         self.workers, self.threads, self.encoder_threads = workers, threads, encoder_threads
         self.token = ""
         self.port = _free_port()
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.log = self.folder / "gunicorn.log"
         self.versions: list[ModelVersion] = []
         self.environment = {
@@ -368,4 +368,5 @@ def _stage(body: dict[str, Any]) -> str:
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port

@@ -197,15 +197,19 @@ def do_audit_pass(*, teacher: AnthropicTeacher | None = None, limit: int = BATCH
 def do_audit_call(
     call: BoundaryCall, *, teacher: AnthropicTeacher, daily_usd: Decimal
 ) -> LiveAudit | None:
-    """Re-ask the teacher about one call and record the agreement (None: already claimed).
+    """Re-ask the teacher about one call and record the agreement (None: already claimed, or
+    no version answered it, which the NOT NULL version would refuse anyway).
 
     A teacher that is unavailable or rate-limited is recorded as a failed audit and re-raised,
     so the pass stops instead of spending its batch on errors.
     """
+    version_id = call.model_version_id
+    if version_id is None:
+        return None
     try:
         with transaction.atomic():  # the one-to-one on call is the claim
             audit = LiveAudit.objects.create(
-                call=call, version_id=call.model_version_id, direction=call.direction
+                call=call, version_id=version_id, direction=call.direction
             )
     except IntegrityError:
         return None
@@ -273,6 +277,8 @@ def _record_answer(
     reference: list[Triple],
     result: TeacherResult,
 ) -> LiveAudit:
+    if isinstance(result.output, str):  # decompose answers triples; a text is a teacher bug
+        raise TypeError("the teacher answered a decomposition with text")
     teacher_triples = list(result.output)
     teacher_json = triples_to_json(teacher_triples)
     if call.direction == Direction.DECOMPOSITION:

@@ -239,7 +239,8 @@ def _convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     )
     # The weights are already de-quantised; with the GGUF quantizer attached save_pretrained
     # refuses, and the config would claim a quantisation the folder no longer has.
-    model.hf_quantizer = None
+    # transformers sets this attribute ad hoc; mypy sees only nn.Module.__getattr__'s type.
+    model.hf_quantizer = None  # type: ignore[assignment]
     # GGUF metadata that would be saved as if it were config: a stale quantisation claim and
     # the GGUF's free-text name.
     for attribute in ("quantization_config", "_model_name_or_path"):

@@ -41,6 +41,13 @@ class Example:
     source: str | tuple[Triple, ...]
     references: tuple[Any, ...]  # tuples of Triple (decomposition) or strings (recomposition)
 
+    @property
+    def source_triples(self) -> tuple[Triple, ...]:
+        """The source of a recomposition example (its triples)."""
+        if isinstance(self.source, str):
+            raise TypeError("a decomposition example's source is a text, not triples")
+        return self.source
+
 
 @dataclass
 class Prediction:
@@ -104,7 +111,7 @@ def predict(
             if direction == DECOMPOSITION:
                 answer = student.decompose(str(example.source))
             else:
-                answer = student.recompose(list(example.source))
+                answer = student.recompose(list(example.source_triples))
             prediction = Prediction(
                 answer.output, answer.confidence, triple_confidences=answer.triple_confidences
             )
@@ -131,11 +138,11 @@ def agrees(
         return False
     if direction == DECOMPOSITION:
         return any(same_triples(prediction.output, ref) for ref in example.references)
-    if not mentions_every_entity(prediction.output, example.source):
+    if not mentions_every_entity(prediction.output, example.source_triples):
         return False  # the cheap pre-check: a missing entity is a missing fact
     if decomposer is None:
         return True
-    return round_trip(example.source, decomposer(prediction.output)).agrees
+    return round_trip(example.source_triples, decomposer(prediction.output)).agrees
 
 
 def round_trip(expected: Sequence[Triple], recovered: Sequence[Triple]) -> RoundTrip:
@@ -187,7 +194,8 @@ def held_apart(examples: Sequence[Example]) -> tuple[list[int], list[int]]:
     Cut by a stable hash of each example's triple set, so every wording of one fact falls on
     the same side and the choice never sees what it is then measured on.
     """
-    choose, measure = [], []
+    choose: list[int] = []
+    measure: list[int] = []
     for index, example in enumerate(examples):
         triples = example.references[0] if isinstance(example.source, str) else example.source
         key = "\n".join(sorted("|".join(normalise_triple(t)) for t in triples))
@@ -261,7 +269,7 @@ def calibrate_per_triple(
     )
     triples.sort(key=lambda pair: -pair[0])
     candidates = sorted({c for c, _ in answers} | {c for c, _ in triples}, reverse=True)
-    best: tuple[float, int, float] | None = None
+    best: tuple[float, int, float | None] | None = None
     answer_index = triple_index = answers_right = triples_right = 0
     for threshold in candidates:  # descending: accepted sets only grow
         while answer_index < len(answers) and answers[answer_index][0] >= threshold:
@@ -396,7 +404,7 @@ def _round_trip_of(
         recovered = list(decomposer(prediction.output))
     except Exception:  # a decomposer failure recovers nothing: the text does not agree
         recovered = []
-    return round_trip(list(example.source), recovered)
+    return round_trip(list(example.source_triples), recovered)
 
 
 def _round_trip_totals(trips: Sequence[RoundTrip]) -> dict[str, Any]:

@@ -66,7 +66,12 @@ def surface_candidates(canonical: str) -> list[str]:
     if "," in shown:
         candidates.append(shown.split(",")[0].strip())
     seen: set[str] = set()
-    return [c for c in candidates if c and not (c.lower() in seen or seen.add(c.lower()))]
+    unique: list[str] = []
+    for candidate in candidates:
+        if candidate and candidate.lower() not in seen:
+            seen.add(candidate.lower())
+            unique.append(candidate)
+    return unique
 
 
 def find_span(

@@ -12,8 +12,9 @@ import logging
 import shutil
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import Q
@@ -27,6 +28,7 @@ from boundary.prompts import (
 )
 from boundary.registry import PromotionRefused, do_promote
 from boundary.students import load_student
+from boundary.triples import Triple
 from training.datasets import TrainingPair, eligible_pairs, held_out_keys, split_pairs
 from training.evaluation import Decomposer, Example, at_threshold, evaluate
 from training.models import Evaluation, TrainingRun
@@ -50,6 +52,9 @@ from training.trigger import (
     serving_backend,
     trainable_kinds,
 )
+
+if TYPE_CHECKING:  # the trainers import torch: only when training
+    from training.trainers.common import Progress
 
 # Re-exported: commands and tests import the whole lifecycle from here.
 __all__ = [
@@ -215,7 +220,7 @@ def _train_encoder(run: TrainingRun, base: str, train: list[TrainingPair], artif
     report_progress(run, config=run.config)
     result = train_encoder(
         base,
-        [(str(pair.source), list(pair.target)) for pair in train],
+        [(str(pair.source), list(_triples(pair.target))) for pair in train],
         artifact,
         config,
         on_progress=_ProgressWriter(run),
@@ -300,7 +305,14 @@ def round_trip_decomposer(direction: str) -> tuple[Decomposer | None, str]:
     except Exception:  # a broken decomposer leaves only the entity pre-check, labelled so
         logger.exception("cannot load v%s to round-trip recompositions", decomposer.pk)
         return None, ""
-    return (lambda text: backend.decompose(text).output), f"v{decomposer.pk} ({decomposer.kind})"
+
+    def decompose(text: str) -> Sequence[Triple]:
+        output = backend.decompose(text).output
+        if isinstance(output, str):  # a decomposition student answers triples
+            raise TypeError(f"v{decomposer.pk} answered a decomposition with text")
+        return output
+
+    return decompose, f"v{decomposer.pk} ({decomposer.kind})"
 
 
 def describe_calibration(metrics: dict[str, Any]) -> str:
@@ -341,8 +353,15 @@ def examples_from_pairs(pairs: list[TrainingPair]) -> list[Example]:
 
 def _example_text(direction: str, pair: TrainingPair) -> tuple[str, str]:
     if direction == Direction.DECOMPOSITION:
-        return decomposition_prompt(str(pair.source)), decomposition_target(pair.target)
-    return recomposition_prompt(pair.source), recomposition_target(str(pair.target))
+        return decomposition_prompt(str(pair.source)), decomposition_target(_triples(pair.target))
+    return recomposition_prompt(_triples(pair.source)), recomposition_target(str(pair.target))
+
+
+def _triples(value: str | tuple[Triple, ...]) -> tuple[Triple, ...]:
+    """The triples side of a pair (its source or target, by direction)."""
+    if isinstance(value, str):
+        raise TypeError("expected triples, got a text")
+    return value
 
 
 def _encoder_config() -> dict[str, Any]:
@@ -373,7 +392,7 @@ class _ProgressWriter:
         self.last = 0.0
         self.last_logged = time.monotonic()
 
-    def __call__(self, progress) -> None:
+    def __call__(self, progress: Progress) -> None:
         now = time.monotonic()
         if now - self.last < 2 and progress.step != progress.total_steps:
             return

@@ -180,6 +180,8 @@ class TeacherStandIn:
         if self._server is None:
             raise RuntimeError("the stand-in is not running")
         host, port = self._server.server_address[:2]
+        if isinstance(host, bytes):  # typeshed allows bytes; an AF_INET server has a str
+            host = host.decode()
         return f"http://{host}:{port}"
 
     @property

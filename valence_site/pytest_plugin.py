@@ -5,11 +5,13 @@ Tests need a SECRET_KEY like production does; a conftest.py would be imported to
 
 import os
 
+import pytest
+
 os.environ.setdefault("VALENCE_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
 os.environ.setdefault("VALENCE_HTTPS", "0")
 
 
-def pytest_report_header(config) -> str:
+def pytest_report_header(config: pytest.Config) -> str:
     from django.conf import settings
 
     database = settings.DATABASES["default"]

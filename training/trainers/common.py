@@ -35,9 +35,11 @@ class Cancelled(Exception):
 def bf16_supported(device: str) -> bool:
     """bf16 autocast only pays where the hardware has bf16 units (AVX-512 BF16/AMX, CUDA)."""
     if device == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return bool(torch.cuda.is_bf16_supported())
     return bool(
-        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        # torch leaves mkldnn.is_available unannotated
+        torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
+        and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     )
 
 

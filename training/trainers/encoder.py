@@ -30,9 +30,10 @@ import re
 import shutil
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -41,6 +42,10 @@ from boundary.encoder import ARTIFACT_VERSION, MAX_COUNT, TAG_B, TAG_I, TAG_O
 from boundary.triples import Triple
 from training.normaliser import align, learn_normaliser
 from training.trainers.common import Progress, StepLoop, bf16_supported, seeded_device
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedModel
 
 __all__ = ["EncoderConfig", "EncoderResult", "train_encoder"]
 
@@ -81,9 +86,9 @@ class EncoderResult:
 class TripleEncoder(nn.Module):
     """Encoder + three heads: BIO tags, fact count, and the per-token pair projections."""
 
-    def __init__(self, encoder: nn.Module, predicates: int, pair_hidden: int) -> None:
+    def __init__(self, encoder: PreTrainedModel, predicates: int, pair_hidden: int) -> None:
         super().__init__()
-        hidden = encoder.config.hidden_size
+        hidden: int = encoder.config.hidden_size
         self.encoder = encoder
         self.tagger = nn.Linear(hidden, 3)
         self.counter = nn.Linear(hidden, MAX_COUNT + 1)
@@ -109,7 +114,8 @@ class PairHead(nn.Module):
         self.out = nn.Linear(pair_hidden, classes)
 
     def forward(self, pair_input: torch.Tensor) -> torch.Tensor:
-        return self.out(nn.functional.gelu(pair_input + self.bias))
+        logits: torch.Tensor = self.out(nn.functional.gelu(pair_input + self.bias))
+        return logits
 
 
 class _Probabilities(nn.Module):
@@ -119,7 +125,9 @@ class _Probabilities(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         tags, count, projections = self.model(input_ids, attention_mask)
         return tags.softmax(-1), count.softmax(-1), projections
 
@@ -130,7 +138,8 @@ class _PairProbabilities(nn.Module):
         self.head = head
 
     def forward(self, pair_input: torch.Tensor) -> torch.Tensor:
-        return self.head(pair_input).softmax(-1)
+        logits: torch.Tensor = self.head(pair_input)
+        return logits.softmax(-1)
 
 
 @dataclass
@@ -211,7 +220,7 @@ def train_encoder(
     total_steps = max(1, math.ceil(config.epochs * batches_per_epoch))
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
-    schedule = get_linear_schedule_with_warmup(
+    schedule = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]  # unannotated
         optimiser, int(total_steps * config.warmup_ratio), total_steps
     )
     autocast = config.bf16 and bf16_supported(device)
@@ -228,7 +237,7 @@ def train_encoder(
     for batch in loop.batches(lambda: _batches(encoded, config.batch_size, rng)):
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
             loss = _loss(model, {k: v.to(device) for k, v in batch.items()})
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves backward unannotated
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
         schedule.step()
@@ -263,7 +272,7 @@ def export_encoder(
     artifact: Path,
     *,
     predicates: list[str],
-    normaliser: dict,
+    normaliser: dict[str, Any],
     max_length: int,
     quantize: bool,
 ) -> None:
@@ -336,7 +345,7 @@ def export_encoder(
 
 
 def _encode(
-    tokenizer,
+    tokenizer: Tokenizer,
     text: str,
     triples: Sequence[Triple],
     spans: dict[str, tuple[int, int]],
@@ -391,12 +400,14 @@ def _encode(
     )
 
 
-def _batches(encoded: list[_Example], batch_size: int, rng: random.Random):
+def _batches(
+    encoded: list[_Example], batch_size: int, rng: random.Random
+) -> Iterator[dict[str, torch.Tensor]]:
     """Length-grouped, shuffled batches, padded per batch; pairs flattened across the batch."""
     order = list(range(len(encoded)))
     rng.shuffle(order)
     pool = batch_size * 32
-    batches = []
+    batches: list[list[int]] = []
     for start in range(0, len(order), pool):
         chunk = sorted(order[start : start + pool], key=lambda i: len(encoded[i].ids))
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))

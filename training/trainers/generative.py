@@ -15,13 +15,20 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from peft import LoraConfig, get_peft_model
-from transformers import AutoModelForCausalLM, AutoTokenizer, get_linear_schedule_with_warmup
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    get_linear_schedule_with_warmup,
+)
 
 from training.trainers.common import (
     Cancelled,
@@ -86,7 +93,8 @@ def train_lora(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=torch.float32)
-    model.to(device)
+    # transformers' @wraps(nn.Module.to) hides the bound method's signature from mypy.
+    model.to(device)  # type: ignore[arg-type]
 
     encoded, skipped = _encode(tokenizer, examples, config.max_length)
     if not encoded:
@@ -101,7 +109,7 @@ def train_lora(
     ]
     layers = model.config.num_hidden_layers
     top = min(config.lora_layers, layers) if config.lora_layers else layers
-    model = get_peft_model(
+    peft_model = get_peft_model(
         model,
         LoraConfig(
             task_type="CAUSAL_LM",
@@ -114,13 +122,13 @@ def train_lora(
     )
     autocast = config.bf16 and bf16_supported(device)
     optimiser = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate
+        [p for p in peft_model.parameters() if p.requires_grad], lr=config.learning_rate
     )
-    schedule = get_linear_schedule_with_warmup(
+    schedule = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]  # unannotated
         optimiser, int(total_steps * config.warmup_ratio), total_steps
     )
 
-    model.train()
+    peft_model.train()
     rng = random.Random(config.seed)
     loop = StepLoop(
         total_steps,
@@ -134,18 +142,19 @@ def train_lora(
     ):
         batch = {key: value.to(device) for key, value in batch.items()}
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
-            loss = model(**batch).loss
+            loss = peft_model(**batch).loss
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(peft_model.parameters(), 1.0)
         optimiser.step()
         schedule.step()
         optimiser.zero_grad(set_to_none=True)
         loop.record(float(loss.detach()))
 
     merged_dir = out_dir / "merged"
-    merged = model.merge_and_unload()
+    merged = peft_model.merge_and_unload()
     merged.eval()
-    merged.save_pretrained(merged_dir, safe_serialization=True)
+    # peft declares nn.Module; unloading a causal-LM LoRA gives back the transformers model.
+    cast(PreTrainedModel, merged).save_pretrained(merged_dir, safe_serialization=True)
     tokenizer.save_pretrained(merged_dir)
     return TrainResult(
         merged_dir=merged_dir,
@@ -159,7 +168,7 @@ def train_lora(
 
 
 def _encode(
-    tokenizer, examples: Sequence[tuple[str, str]], max_length: int
+    tokenizer: PreTrainedTokenizerBase, examples: Sequence[tuple[str, str]], max_length: int
 ) -> tuple[list[tuple[list[int], int]], int]:
     """(token ids, prompt length) per example. Prompt and target are tokenised apart, exactly
     as at inference time, where the model continues the tokenised prompt."""
@@ -175,12 +184,14 @@ def _encode(
     return encoded, skipped
 
 
-def _batches(encoded, batch_size: int, pad_id: int, rng: random.Random):
+def _batches(
+    encoded: list[tuple[list[int], int]], batch_size: int, pad_id: int, rng: random.Random
+) -> Iterator[dict[str, torch.Tensor]]:
     """Length-grouped, shuffled batches, each padded to its own longest example."""
     order = list(range(len(encoded)))
     rng.shuffle(order)
     pool = batch_size * 32
-    batches = []
+    batches: list[list[int]] = []
     for start in range(0, len(order), pool):
         chunk = sorted(order[start : start + pool], key=lambda i: len(encoded[i][0]))
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))

@@ -45,6 +45,8 @@ def train_lora_mlx(
     import mlx.core as mx
     import mlx.nn as nn
     import mlx.optimizers as optim
+    from mlx.nn.layers.base import Module
+    from mlx.nn.utils import value_and_grad
     from mlx.utils import tree_unflatten
     from mlx_lm.tuner.utils import linear_to_lora_layers
     from mlx_lm.utils import load, save
@@ -56,9 +58,10 @@ def train_lora_mlx(
     started = time.perf_counter()
     mx.random.seed(config.seed)  # the LoRA A matrices and dropout
 
-    model, _, model_config = load(
-        str(base_model), model_config=rope_overrides(base_model), return_config=True
-    )
+    loaded = load(str(base_model), model_config=rope_overrides(base_model), return_config=True)
+    if len(loaded) != 3:  # return_config=True: (model, tokenizer, config)
+        raise TypeError("mlx_lm.load returned no config")
+    model, _, model_config = loaded
     # The torch trainer's tokenizer, not mlx_lm's wrapper (which _encode cannot call).
     tokenizer = AutoTokenizer.from_pretrained(str(base_model))
     if tokenizer.pad_token_id is None:
@@ -98,12 +101,12 @@ def train_lora_mlx(
     )
     optimiser = optim.AdamW(learning_rate=schedule, bias_correction=True)
 
-    def loss_fn(model: nn.Module, inputs: mx.array, labels: mx.array) -> mx.array:
+    def loss_fn(model: Module, inputs: mx.array, labels: mx.array) -> mx.array:
         mask = labels != -100
         losses = nn.losses.cross_entropy(model(inputs), mx.where(mask, labels, 0))
         return (losses * mask).astype(mx.float32).sum() / mask.sum()
 
-    loss_and_grad = nn.value_and_grad(model, loss_fn)
+    loss_and_grad = value_and_grad(model, loss_fn)
     model.train()
     rng = random.Random(config.seed)
     loop = StepLoop(
@@ -120,7 +123,7 @@ def train_lora_mlx(
         inputs = mx.array(batch["input_ids"][:, :-1].numpy())
         labels = mx.array(batch["labels"][:, 1:].numpy())
         loss, grads = loss_and_grad(model, inputs, labels)
-        grads, _ = optim.clip_grad_norm(grads, 1.0)
+        grads, _ = optim.clip_grad_norm(grads, 1.0)  # type: ignore[no-untyped-call]  # unannotated
         optimiser.update(model, grads)
         mx.eval(model.trainable_parameters(), optimiser.state, loss)
         loop.record(loss.item())
@@ -130,7 +133,8 @@ def train_lora_mlx(
     merged_dir = out_dir / "merged"
     # Weights (safetensors), config.json, the tokenizer and generation_config.json; also a
     # model card (README.md) naming the library "mlx".
-    save(merged_dir, str(base_model), model, tokenizer, model_config, donate_model=False)
+    # save() only calls tokenizer.save_pretrained, which the HF tokenizer has as well.
+    save(merged_dir, str(base_model), model, tokenizer, model_config, donate_model=False)  # type: ignore[arg-type]
     return TrainResult(
         merged_dir=merged_dir,
         steps=loop.step,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from rest_framework.authtoken.models import Token
@@ -13,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--staff", action="store_true", help="Let the user see all calls.")
         parser.add_argument("--rotate", action="store_true", help="Replace an existing token.")
 
-    def handle(self, *args: object, username: str, staff: bool, rotate: bool, **options) -> None:
+    def handle(self, *args: Any, username: str, staff: bool, rotate: bool, **options: Any) -> None:
         user, created = get_user_model().objects.get_or_create(username=username)
         if created:
             user.set_unusable_password()

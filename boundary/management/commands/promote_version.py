@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -16,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--force", action="store_true")
         parser.add_argument("--reason", default="")
 
-    def handle(self, *args, version: int, force: bool, reason: str, **options) -> None:
+    def handle(self, *args: Any, version: int, force: bool, reason: str, **options: Any) -> None:
         model = ModelVersion.objects.filter(pk=version).first()
         if model is None:
             raise CommandError(f"no model version {version}")

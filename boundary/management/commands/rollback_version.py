@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from boundary.models import Direction, ModelKind
@@ -14,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--kind", choices=ModelKind.values, default=ModelKind.GENERATIVE)
         parser.add_argument("--reason", required=True)
 
-    def handle(self, *args, direction: str, kind: str, reason: str, **options) -> None:
+    def handle(self, *args: Any, direction: str, kind: str, reason: str, **options: Any) -> None:
         try:
             event = do_rollback(direction, kind, reason=reason)
         except RegistryError as exc:

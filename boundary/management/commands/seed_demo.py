@@ -3,9 +3,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandParser
 from rest_framework.authtoken.models import Token
@@ -36,7 +38,7 @@ class Command(BaseCommand):
             "(only as many as are missing), so the console and dashboards have live calls.",
         )
 
-    def handle(self, *args: object, traffic: int, **options: object) -> None:
+    def handle(self, *args: Any, traffic: int, **options: Any) -> None:
         ensure_roles()
         passwords = self._logins()
         demo, created = get_user_model().objects.get_or_create(username="demo")
@@ -91,7 +93,7 @@ class Command(BaseCommand):
             for name in LOGINS
         }
 
-    def _traffic(self, client, wanted: int) -> int:
+    def _traffic(self, client: AbstractBaseUser, wanted: int) -> int:
         from boundary import cascade
         from boundary.triples import parse_triples
 

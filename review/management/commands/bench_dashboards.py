@@ -9,6 +9,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -42,7 +43,9 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true", help="Keep the scratch database.")
         parser.add_argument("--measure-here", action="store_true", help="(internal: the child)")
 
-    def handle(self, *args, calls: int, days: int, runs: int, keep: bool, **options) -> None:
+    def handle(
+        self, *args: Any, calls: int, days: int, runs: int, keep: bool, **options: Any
+    ) -> None:
         if connection.vendor != "postgresql":
             raise CommandError("this benchmark is for PostgreSQL: set DATABASE_URL=postgres://...")
         if options["measure_here"]:
@@ -72,7 +75,7 @@ class Command(BaseCommand):
             report["total_seconds"] = round(time.perf_counter() - started, 1)
         self._print(report, calls, days)
 
-    def _print(self, report: dict, calls: int, days: int) -> None:
+    def _print(self, report: dict[str, Any], calls: int, days: int) -> None:
         self.stdout.write(
             f"{calls:,} calls over {days} days loaded in {report['load_seconds']} s; "
             f"median of {report['runs']} runs (first run in brackets), milliseconds:"
@@ -153,7 +156,7 @@ class Command(BaseCommand):
             cursor.execute("ANALYZE boundary_boundarycall")
         return round(time.perf_counter() - started, 1)
 
-    def _measure(self, runs: int) -> dict:
+    def _measure(self, runs: int) -> dict[str, Any]:
         from review import metrics
 
         series: dict[str, dict[str, dict[str, float]]] = {}

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandParser
 
 from boundary.models import ModelVersion
@@ -17,7 +19,7 @@ class Command(BaseCommand):
             "--status", action="store_true", help="Only print the numbers; ask the LLM nothing."
         )
 
-    def handle(self, *args, status: bool, **options) -> None:
+    def handle(self, *args: Any, status: bool, **options: Any) -> None:
         if not status:
             self.stdout.write(str(do_audit_pass()))
         overview = audit_overview(list(ModelVersion.objects.active().order_by("direction")))

@@ -74,10 +74,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["teacher_latency_ms"] is not None and not options["teacher_standin"]:
             raise CommandError("--teacher-latency-ms needs --teacher-standin")
         encoder = self._version(ModelKind.ENCODER, options["encoder"])
+        assert encoder is not None  # required: _version raised CommandError otherwise
         generative = self._version(ModelKind.GENERATIVE, options["generative"], required=False)
         sentences, references = self._sentences(options["data"], options["sentences"])
         with ExitStack() as stack:
@@ -120,8 +121,15 @@ class Command(BaseCommand):
             return
         self.stdout.write(format_report(report))
 
-    def _run(self, server, encoder, generative, sentences, options) -> dict:
-        report: dict = {
+    def _run(
+        self,
+        server: ScratchServer,
+        encoder: ModelVersion,
+        generative: ModelVersion | None,
+        sentences: list[str],
+        options: dict[str, Any],
+    ) -> dict[str, Any]:
+        report: dict[str, Any] = {
             "encoder": encoder.pk,
             "generative": generative.pk if generative else None,
             "sentences": len(sentences),

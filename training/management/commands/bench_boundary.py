@@ -4,12 +4,14 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from boundary.generation import GenerativeStudent, OrtGenAIGenerator, TransformersGenerator
 from boundary.models import Direction, ModelKind, ModelVersion
 from boundary.prompts import decomposition_prompt
+from boundary.runtime import Generator
 from boundary.stats import percentile
 
 # Twenty-word sentences of the kind the product decomposes (not used for training).
@@ -32,7 +34,7 @@ class Command(BaseCommand):
         "on the same model and inputs, side by side: p50/p95 per decomposition, tokens/s."
     )
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -45,15 +47,17 @@ class Command(BaseCommand):
         parser.add_argument("--max-new-tokens", type=int, default=40)
         parser.add_argument("--json", action="store_true", help="Print JSON instead of a table.")
 
-    def handle(self, *args, version: int | None, runs: int, max_new_tokens: int, **options):
+    def handle(
+        self, *args: Any, version: int | None, runs: int, max_new_tokens: int, **options: Any
+    ) -> None:
         model = self._version(version)
         artifact = Path(model.artifact_path)
         backends = {"transformers (reference)": artifact / "merged"}
         if (artifact / "ort-genai").is_dir():
             backends["onnxruntime-genai (fast)"] = artifact / "ort-genai"
-        results = []
+        results: list[dict[str, Any]] = []
         for name, folder in backends.items():
-            generator = (
+            generator: Generator = (
                 TransformersGenerator(folder)
                 if "merged" in folder.name
                 else OrtGenAIGenerator(folder)
@@ -93,11 +97,14 @@ class Command(BaseCommand):
             )
         return model
 
-    def _measure(self, name: str, generator, runs: int, max_new_tokens: int) -> dict:
+    def _measure(
+        self, name: str, generator: Generator, runs: int, max_new_tokens: int
+    ) -> dict[str, Any]:
         student = GenerativeStudent(generator, max_new_tokens=max_new_tokens)
         for sentence in SENTENCES[:2]:  # warm-up: first calls pay for allocations and caches
             generator.generate(decomposition_prompt(sentence), 4)
-        latencies, tokens, seconds, parsed = [], 0, 0.0, 0
+        latencies: list[float] = []
+        tokens, seconds, parsed = 0, 0.0, 0
         for _ in range(runs):
             for sentence in SENTENCES:
                 started = time.perf_counter()

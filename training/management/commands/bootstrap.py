@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
@@ -34,7 +35,9 @@ class Command(BaseCommand):
             "--eval-pairs", type=int, default=120, help="Eval-split pairs used to calibrate."
         )
 
-    def handle(self, *args, force: bool, seconds: float, eval_pairs: int, **options) -> None:
+    def handle(
+        self, *args: Any, force: bool, seconds: float, eval_pairs: int, **options: Any
+    ) -> None:
         if settings.ANTHROPIC_API_KEY and not force:
             self.stdout.write("An Anthropic key is set: starting cold; students train from use.")
             return

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from training.models import TrainingRun
@@ -11,7 +13,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("version", type=int)
 
-    def handle(self, *args, version: int, **options) -> None:
+    def handle(self, *args: Any, version: int, **options: Any) -> None:
         updated = TrainingRun.objects.filter(
             version_id=version, status__in=[TrainingRun.Status.PENDING, TrainingRun.Status.RUNNING]
         ).update(cancel_requested=True)

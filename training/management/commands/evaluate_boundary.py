@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -19,7 +20,7 @@ class Command(BaseCommand):
         "record the metrics and latency p50/p95 as an Evaluation of that version."
     )
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         # `--version N` names the model version, so it replaces Django's own --version flag.
         return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
 
@@ -36,13 +37,13 @@ class Command(BaseCommand):
 
     def handle(
         self,
-        *args,
+        *args: Any,
         version: int,
         data: Path,
         limit: int | None,
         sample: int | None,
         seed: int,
-        **options,
+        **options: Any,
     ) -> None:
         model = ModelVersion.objects.filter(pk=version).first()
         if model is None:
@@ -57,6 +58,8 @@ class Command(BaseCommand):
             examples = random.Random(seed).sample(examples, sample)
         metrics = evaluate_version(model, examples, source=str(data), calibrate=False)
         evaluation = model.evaluations.first()
+        if evaluation is None:  # evaluate_version has just recorded one
+            raise CommandError(f"v{model.pk}: the evaluation was not recorded")
         report = {
             "version": model.pk,
             "direction": model.direction,

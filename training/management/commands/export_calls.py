@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
@@ -15,6 +16,6 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
         parser.add_argument("--direction", choices=Direction.values)
 
-    def handle(self, *args, file: Path, direction: str | None, **options) -> None:
+    def handle(self, *args: Any, file: Path, direction: str | None, **options: Any) -> None:
         count = export_pairs(file, [direction] if direction else Direction.values)
         self.stdout.write(f"wrote {count} pairs to {file}")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -15,7 +17,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("names", nargs="*", help=f"default: {', '.join(known_base_models())}")
 
-    def handle(self, *args, names: list[str], **options) -> None:
+    def handle(self, *args: Any, names: list[str], **options: Any) -> None:
         for name in names or known_base_models():
             try:
                 path = fetch_base_model(name, settings.VALENCE_MODEL_DIR)

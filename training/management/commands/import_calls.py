@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -21,7 +22,13 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=0)
 
     def handle(
-        self, *args, file: Path, direction: str | None, limit: int | None, seed: int, **options
+        self,
+        *args: Any,
+        file: Path,
+        direction: str | None,
+        limit: int | None,
+        seed: int,
+        **options: Any,
     ) -> None:
         if not file.is_file():
             raise CommandError(f"{file}: no such file")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from boundary.models import Direction, ModelKind
@@ -33,7 +35,7 @@ class Command(BaseCommand):
         parser.add_argument("--max-train-pairs", type=int, help="Train on a seeded sample.")
 
     def handle(
-        self, *args, direction: str, kind: str, sync: bool, promote: bool, **options
+        self, *args: Any, direction: str, kind: str, sync: bool, promote: bool, **options: Any
     ) -> None:
         train = {
             key: options[key]

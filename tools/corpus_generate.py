@@ -1,7 +1,9 @@
 """Writes the example corpus a fresh install trains its first local model on.
 
-`python -m training.corpus.generate` rewrites `valence_examples.jsonl` next to this file. The
-output is a pure function of SEED: a seeded `random.Random`, no network, standard library only.
+`python tools/corpus_generate.py` rewrites `training/corpus/valence_examples.jsonl`, the data
+file the bootstrap ships with. This is a tool that made a data file, so it lives outside the
+installed packages. The output is a pure function of SEED: a seeded `random.Random`, no
+network, standard library only.
 
 Each record pairs one English text with the triples it states, in the WebNLG JSONL shape:
 {"id": "valence/<n>", "entry_id": "valence/e<k>", "text": ..., "triples": [[s, p, o], ...]}.
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SEED = 20250611
-OUTPUT = Path(__file__).with_name("valence_examples.jsonl")
+OUTPUT = Path(__file__).resolve().parent.parent / "training" / "corpus" / "valence_examples.jsonl"
 
 # Records per number of triples; about 35 / 30 / 20 / 15 per cent.
 SIZE_QUOTAS = {1: 560, 2: 480, 3: 320, 4: 144, 5: 96}
