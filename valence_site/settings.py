@@ -232,8 +232,8 @@ VALENCE_AUDIT_DAILY_USD = env_float("VALENCE_AUDIT_DAILY_USD", 1.0, minimum=0.0)
 VALENCE_AUDIT_MIN_SAMPLES = env_int("VALENCE_AUDIT_MIN_SAMPLES", 30, minimum=1)
 # Offline start (no API key): training time per direction on the shipped example corpus.
 VALENCE_BOOTSTRAP_SECONDS = env_float("VALENCE_BOOTSTRAP_SECONDS", 270.0, minimum=1.0)
-# The gate's floors on each direction's headline metric (decomposition: WebNLG Exact F1;
-# recomposition: chrF++ / 100).
+# The gate's floors on each direction's headline metric (decomposition: Strict F1, our corrected
+# scorer; recomposition: chrF++ / 100).
 VALENCE_GATE_FLOORS = {
     "decomposition": env_float("VALENCE_GATE_MIN_DECOMPOSITION", 0.3, minimum=0, maximum=1),
     "recomposition": env_float("VALENCE_GATE_MIN_RECOMPOSITION", 0.3, minimum=0, maximum=1),
