@@ -222,10 +222,7 @@ class _Cascade:
             output=output,
             triple_sources=sources,
             fallback_reason=fallback_reason,
-            llm_model=result.model,
-            input_tokens=result.input_tokens,
-            output_tokens=result.output_tokens,
-            cost_usd=result.cost_usd,
+            **result.usage.call_fields(),
         )
 
     def _record_local(
@@ -351,14 +348,9 @@ def _check_answer(direction: str, answer: StudentAnswer) -> None:
 
 def _billed_usage(error: TeacherError) -> dict[str, Any]:
     """An LLM answer in the wrong shape was still paid for; the call log keeps the bill."""
-    if not isinstance(error, TeacherInvalidOutput):
+    if not isinstance(error, TeacherInvalidOutput) or error.usage is None:
         return {}
-    return {
-        "llm_model": error.model or "",
-        "input_tokens": error.input_tokens,
-        "output_tokens": error.output_tokens,
-        "cost_usd": error.cost_usd,
-    }
+    return error.usage.call_fields()
 
 
 def _output_json(output: list[Triple] | str) -> Any:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from boundary import prompts
-from boundary.runtime import Generation, Generator, existing_dir, token_logprob
+from boundary.runtime import Generation, Generator, existing_dir, greedy_decode
 from boundary.students import BackendUnavailable, StudentAnswer
 from boundary.triples import Triple
 
@@ -78,26 +78,29 @@ class TransformersGenerator:
     def generate(self, prompt: str, max_new_tokens: int) -> Generation:
         torch = self._torch
         ids = self._tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        tokens: list[int] = []
-        logprobs: list[float] = []
-        complete = False
-        with torch.inference_mode():
-            # logits_to_keep=1: the prompt's other positions need no vocabulary projection.
-            out = self._model(input_ids=torch.tensor([ids]), use_cache=True, logits_to_keep=1)
-            cache = getattr(out, self._cache_name)  # filled in place by each later call
-            while len(tokens) < max_new_tokens:
-                logits = out.logits[0, -1].numpy()
-                token = int(logits.argmax())
-                if token in self.eos_token_ids:
-                    complete = True
-                    break
-                tokens.append(token)
-                logprobs.append(token_logprob(logits, token))
-                if len(tokens) == max_new_tokens:
-                    break
+        cache: Any = None
+
+        def feed(new_ids: Sequence[int]) -> np.ndarray:
+            nonlocal cache
+            if cache is None:
+                # logits_to_keep=1: the prompt's other positions need no vocabulary projection.
                 out = self._model(
-                    input_ids=torch.tensor([[token]]), use_cache=True, **{self._cache_name: cache}
+                    input_ids=torch.tensor([list(new_ids)]), use_cache=True, logits_to_keep=1
                 )
+                cache = getattr(out, self._cache_name)  # filled in place by each later call
+            else:
+                out = self._model(
+                    input_ids=torch.tensor([list(new_ids)]),
+                    use_cache=True,
+                    **{self._cache_name: cache},
+                )
+            logits: np.ndarray = out.logits[0, -1].numpy()
+            return logits
+
+        with torch.inference_mode():
+            tokens, logprobs, complete = greedy_decode(
+                feed, ids, eos_token_ids=self.eos_token_ids, max_new_tokens=max_new_tokens
+            )
         text = self._tokenizer.decode(tokens, skip_special_tokens=False)
         assert isinstance(text, str)  # one flat list of ids decodes to one string
         return Generation(text=text, token_logprobs=logprobs, complete=complete)
@@ -140,22 +143,15 @@ class OrtGenAIGenerator:
         params = og.GeneratorParams(self._model)
         params.set_search_options(do_sample=False, max_length=len(ids) + max_new_tokens)
         generator = og.Generator(self._model, params)
-        generator.append_tokens(np.asarray(ids, dtype=np.int32))
-        tokens: list[int] = []
-        logprobs: list[float] = []
-        complete = False
-        while len(tokens) < max_new_tokens:
-            # Logits of the last position only: what the next token is chosen from.
-            logits = generator.get_logits().reshape(-1)
-            token = int(logits.argmax())
-            if token in self.eos_token_ids:
-                complete = True
-                break
-            tokens.append(token)
-            logprobs.append(token_logprob(logits, token))
-            if len(tokens) == max_new_tokens:
-                break
-            generator.append_tokens(np.asarray([token], dtype=np.int32))
+
+        def feed(new_ids: Sequence[int]) -> np.ndarray:
+            generator.append_tokens(np.asarray(new_ids, dtype=np.int32))
+            logits: np.ndarray = generator.get_logits().reshape(-1)  # the last position's
+            return logits
+
+        tokens, logprobs, complete = greedy_decode(
+            feed, ids, eos_token_ids=self.eos_token_ids, max_new_tokens=max_new_tokens
+        )
         text = self._tokenizer.decode(tokens, skip_special_tokens=False)
         return Generation(text=text, token_logprobs=logprobs, complete=complete)
 

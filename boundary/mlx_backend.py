@@ -11,12 +11,13 @@ on Linux `pip install "mlx[cpu]" mlx-lm` is enough to run it (slowly) in tests.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from boundary.runtime import Generation, existing_dir, token_logprob
+from boundary.runtime import Generation, existing_dir, greedy_decode
 from boundary.students import BackendUnavailable
 
 __all__ = ["MLXGenerator", "rope_overrides"]
@@ -51,19 +52,14 @@ class MLXGenerator:
         # False) in the trainer.
         ids = self._tokenizer.encode(prompt, add_special_tokens=False)
         cache = make_prompt_cache(self._model)
-        inputs = mx.array([ids])
-        tokens: list[int] = []
-        logprobs: list[float] = []
-        complete = False
-        while len(tokens) < max_new_tokens:
-            logits = np.array(self._model(inputs, cache=cache)[0, -1].astype(mx.float32))
-            token = int(logits.argmax())
-            if token in self.eos_token_ids:
-                complete = True
-                break
-            tokens.append(token)
-            logprobs.append(token_logprob(logits, token))
-            inputs = mx.array([[token]])
+
+        def feed(new_ids: Sequence[int]) -> np.ndarray:
+            logits = self._model(mx.array([list(new_ids)]), cache=cache)[0, -1]
+            return np.array(logits.astype(mx.float32))
+
+        tokens, logprobs, complete = greedy_decode(
+            feed, ids, eos_token_ids=self.eos_token_ids, max_new_tokens=max_new_tokens
+        )
         text = self._tokenizer.decode(tokens, skip_special_tokens=False)
         return Generation(text=text, token_logprobs=logprobs, complete=complete)
 

@@ -6,6 +6,7 @@ it rather than each other: no runtime needs to know another exists (Django-free)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -14,7 +15,7 @@ import numpy as np
 
 from boundary.students import BackendUnavailable
 
-__all__ = ["Generation", "Generator", "existing_dir", "token_logprob"]
+__all__ = ["Generation", "Generator", "existing_dir", "greedy_decode", "token_logprob"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,36 @@ def token_logprob(logits: np.ndarray, token: int) -> float:
     values = logits.astype(np.float64, copy=False)
     peak = values.max()
     return float(values[token] - peak - np.log(np.exp(values - peak).sum()))
+
+
+def greedy_decode(
+    feed: Callable[[Sequence[int]], np.ndarray],
+    prompt_ids: Sequence[int],
+    *,
+    eos_token_ids: Collection[int],
+    max_new_tokens: int,
+) -> tuple[list[int], list[float], bool]:
+    """The one greedy loop every runtime runs: (tokens, their log-probabilities, complete).
+
+    `feed(ids)` appends ids to the runtime's sequence (the prompt first, then one chosen token at
+    a time, reusing its KV cache) and returns the logits of the last position. The loop stops at
+    an end-of-sequence token (complete) or after max_new_tokens (not complete), and never feeds
+    a token it will not read the logits of.
+    """
+    tokens: list[int] = []
+    logprobs: list[float] = []
+    if max_new_tokens <= 0:
+        return tokens, logprobs, False
+    logits = feed(prompt_ids)
+    while True:
+        token = int(logits.argmax())
+        if token in eos_token_ids:
+            return tokens, logprobs, True
+        tokens.append(token)
+        logprobs.append(token_logprob(logits, token))
+        if len(tokens) >= max_new_tokens:
+            return tokens, logprobs, False
+        logits = feed([token])
 
 
 def existing_dir(path: str | Path) -> Path:

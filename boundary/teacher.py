@@ -114,6 +114,26 @@ class TeacherRateLimited(TeacherError):
         self.retry_after_s = retry_after_s
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What one Messages API call cost; kept with the answer, and with a billed wrong answer."""
+
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: Decimal | None
+    latency_ms: float
+
+    def call_fields(self) -> dict[str, Any]:
+        """The BoundaryCall columns that record the bill."""
+        return {
+            "llm_model": self.model,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost_usd": self.cost_usd,
+        }
+
+
 class TeacherInvalidOutput(TeacherError):
     """The model answered, but not in the required shape.
 
@@ -127,30 +147,18 @@ class TeacherInvalidOutput(TeacherError):
         *,
         errors: Mapping[str, list[str]] | None = None,
         raw_output: object = None,
-        model: str | None = None,
-        input_tokens: int = 0,
-        output_tokens: int = 0,
-        cost_usd: Decimal | None = None,
-        latency_ms: float | None = None,
+        usage: Usage | None = None,
     ) -> None:
         super().__init__(code, message)
         self.errors: dict[str, list[str]] = dict(errors or {})
         self.raw_output = raw_output
-        self.model = model
-        self.input_tokens = input_tokens
-        self.output_tokens = output_tokens
-        self.cost_usd = cost_usd
-        self.latency_ms = latency_ms
+        self.usage = usage
 
 
 @dataclass(frozen=True)
 class TeacherResult:
     output: list[Triple] | str
-    model: str
-    input_tokens: int
-    output_tokens: int
-    cost_usd: Decimal | None
-    latency_ms: float
+    usage: Usage
 
 
 @dataclass(frozen=True)
@@ -159,11 +167,7 @@ class _Reply:
 
     content: list[Any]
     stop_reason: str | None
-    model: str
-    input_tokens: int
-    output_tokens: int
-    cost_usd: Decimal | None
-    latency_ms: float
+    usage: Usage
 
     def invalid(
         self,
@@ -174,26 +178,11 @@ class _Reply:
         raw_output: object = None,
     ) -> TeacherInvalidOutput:
         return TeacherInvalidOutput(
-            code,
-            message,
-            errors=errors,
-            raw_output=raw_output,
-            model=self.model,
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cost_usd=self.cost_usd,
-            latency_ms=self.latency_ms,
+            code, message, errors=errors, raw_output=raw_output, usage=self.usage
         )
 
     def result(self, output: list[Triple] | str) -> TeacherResult:
-        return TeacherResult(
-            output=output,
-            model=self.model,
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            cost_usd=self.cost_usd,
-            latency_ms=self.latency_ms,
-        )
+        return TeacherResult(output=output, usage=self.usage)
 
 
 def triples_tool(limits: TripleLimits) -> dict[str, Any]:
@@ -446,11 +435,7 @@ class AnthropicTeacher:
         return _Reply(
             content=content,
             stop_reason=getattr(message, "stop_reason", None),
-            model=model,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cost_usd=cost,
-            latency_ms=latency_ms,
+            usage=Usage(model, input_tokens, output_tokens, cost, latency_ms),
         )
 
 

@@ -76,10 +76,10 @@ def test_it_returns_triples_from_tool_use(messages):
         Triple("Alan Bean", "birthPlace", "Wheeler, Texas"),
         Triple("Alan Bean", "birthDate", "1932-03-15"),
     ]
-    assert result.model == DATED_MODEL
-    assert (result.input_tokens, result.output_tokens) == (1200, 300)
-    assert result.cost_usd == Decimal("0.002700")  # 1200 x $1/MTok + 300 x $5/MTok
-    assert result.latency_ms > 0
+    assert result.usage.model == DATED_MODEL
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (1200, 300)
+    assert result.usage.cost_usd == Decimal("0.002700")  # 1200 x $1/MTok + 300 x $5/MTok
+    assert result.usage.latency_ms > 0
     assert messages.call_count == 1
 
 
@@ -132,7 +132,7 @@ def test_it_returns_an_empty_list_when_the_text_states_no_facts(messages):
     result = make_teacher().decompose("Hello there!")
 
     assert result.output == []
-    assert result.input_tokens == 1200
+    assert result.usage.input_tokens == 1200
 
 
 def test_it_prices_with_the_requested_model_when_the_answering_model_is_unknown(messages):
@@ -141,8 +141,8 @@ def test_it_prices_with_the_requested_model_when_the_answering_model_is_unknown(
 
     result = make_teacher().decompose("Some text.")
 
-    assert result.model == "claude-experimental-preview"
-    assert result.cost_usd == Decimal("0.002700")
+    assert result.usage.model == "claude-experimental-preview"
+    assert result.usage.cost_usd == Decimal("0.002700")
 
 
 def test_it_has_no_cost_when_no_model_is_priced(messages):
@@ -150,7 +150,7 @@ def test_it_has_no_cost_when_no_model_is_priced(messages):
 
     result = make_teacher(prices=PriceTable({})).decompose("Some text.")
 
-    assert result.cost_usd is None
+    assert result.usage.cost_usd is None
 
 
 @pytest.mark.parametrize(
@@ -184,7 +184,7 @@ def test_it_rejects_malformed_tool_input(messages, tool_input, bad_path):
     assert bad_path in caught.value.errors
     assert caught.value.raw_output == tool_input
     # The call was billed, so the usage survives for the call log.
-    assert caught.value.cost_usd == Decimal("0.002700")
+    assert caught.value.usage.cost_usd == Decimal("0.002700")
     assert messages.call_count == 1  # a malformed answer is not retried
 
 
@@ -239,9 +239,9 @@ def test_it_writes_text_for_triples(messages):
     result = make_teacher(recomposition_model="claude-opus-4-1").recompose(TRIPLES)
 
     assert result.output == text
-    assert result.model == DATED_MODEL
-    assert (result.input_tokens, result.output_tokens) == (1200, 300)
-    assert result.latency_ms > 0
+    assert result.usage.model == DATED_MODEL
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (1200, 300)
+    assert result.usage.latency_ms > 0
     body = sent_body(messages)
     assert body["model"] == "claude-opus-4-1"
     assert body["system"] == RECOMPOSITION_SYSTEM_PROMPT

@@ -97,8 +97,8 @@ def test_the_usage_is_what_the_project_estimates_for_the_same_exchange(standin):
     assert result.output == [Triple(*row) for row in REFERENCE]
     answer = json.dumps({"triples": triples_to_json(result.output)})
     expected = teacher.estimate_usage(DECOMPOSITION, len(TEXT), len(answer))
-    assert (result.input_tokens, result.output_tokens) == expected
-    assert result.model == "claude-haiku-4-5"
+    assert (result.usage.input_tokens, result.usage.output_tokens) == expected
+    assert result.usage.model == "claude-haiku-4-5"
     stats = standin.stats()
     assert (stats["input_tokens"], stats["output_tokens"]) == expected
 
@@ -106,13 +106,13 @@ def test_the_usage_is_what_the_project_estimates_for_the_same_exchange(standin):
 def test_an_unknown_sentence_gets_one_plausible_valid_triple(standin):
     result = teacher_for(standin).decompose("Alan Bean, born in Wheeler, was a test pilot.")
     assert result.output == [Triple("Alan Bean", "bornIn", "Wheeler")]
-    assert result.output_tokens > 0
+    assert result.usage.output_tokens > 0
 
 
 def test_a_recomposition_gets_text(standin):
     result = teacher_for(standin).recompose([Triple("Aarhus", "leaderName", "Jacob_Bundsgaard")])
     assert result.output == "Aarhus leader name Jacob Bundsgaard."
-    assert result.input_tokens > 0 and result.output_tokens > 0
+    assert result.usage.input_tokens > 0 and result.usage.output_tokens > 0
 
 
 def test_a_wrong_key_is_refused_like_the_api_does(standin):

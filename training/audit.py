@@ -227,7 +227,7 @@ def do_audit_call(
             audit,
             status=LiveAudit.Status.FAILED,
             error=f"{exc.code}: {exc}"[:500],
-            cost_usd=exc.cost_usd,
+            cost_usd=exc.usage.cost_usd if exc.usage else None,
             audited_at=timezone.now(),
         )
     except TeacherError as exc:
@@ -314,11 +314,8 @@ def _record_answer(
             group_key=group,
             split=split_for(group, settings.VALENCE_EVAL_FRACTION),
             served_by=ServedBy.TEACHER,
-            llm_model=result.model,
-            latency_ms=result.latency_ms,
-            input_tokens=result.input_tokens,
-            output_tokens=result.output_tokens,
-            cost_usd=result.cost_usd,
+            latency_ms=result.usage.latency_ms,
+            **result.usage.call_fields(),
             diagnostics=diagnostics,
         )
         return _finish(
@@ -329,7 +326,7 @@ def _record_answer(
             teacher_output=teacher_json,
             details=details,
             teacher_call=stored,
-            cost_usd=result.cost_usd,
+            cost_usd=result.usage.cost_usd,
             audited_at=timezone.now(),
         )
 

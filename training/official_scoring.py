@@ -47,7 +47,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from boundary.triples import Triple, TripleLimits, TripleValidationError, parse_triples
-from training.scoring import PRF, SCHEMES
+from training.scoring import PRF, SCHEMES, check_paired
 
 __all__ = ["SCORER", "read_webnlg_xml", "score_decomposition_official"]
 
@@ -61,11 +61,7 @@ def score_decomposition_official(
     predictions: Sequence[Sequence[Triple]], references: Sequence[Sequence[Triple]]
 ) -> dict[str, Any]:
     """Score prediction i against reference i exactly as the 2020 script would."""
-    if len(predictions) != len(references):
-        raise ValueError(
-            f"Got {len(predictions)} predictions for {len(references)} references; "
-            "they are paired by position."
-        )
+    check_paired(predictions, references)
     chosen: list[_PairScore] = []
     for predicted, reference in zip(predictions, references, strict=True):
         chosen += _score_entry(

@@ -12,7 +12,7 @@ import logging
 import shutil
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -179,29 +179,15 @@ def _train_generative(
 ) -> None:
     from training.trainers.generative import TrainConfig, train_lora
 
-    direction = version.direction
     config = TrainConfig(**{**_default_config(), **run.config.get("train", {})})
-    run.config = {**run.config, "train": config.as_dict(), "train_pairs": len(train)}
-    report_progress(run, config=run.config)
     trainer = train_lora
     if version.backend == "mlx":  # trained by the runtime that serves it
         from training.trainers.mlx import train_lora_mlx
 
         trainer = train_lora_mlx
-    result = trainer(
-        base,
-        [_example_text(direction, pair) for pair in train],
-        artifact,
-        config,
-        on_progress=_ProgressWriter(run),
-        should_stop=_CancelCheck(run),
-    )
-    log_line(
-        run,
-        f"trained {result.steps} steps on {result.examples} examples in {result.seconds:.0f} s "
-        f"({result.device}); final loss {result.final_loss:.3f}; "
-        f"{result.skipped_too_long} too long",
-    )
+    examples = [_example_text(version.direction, pair) for pair in train]
+    result = _run_trainer(run, trainer, base, examples, artifact, config)
+    log_line(run, f"{_trained(result)}; {result.skipped_too_long} too long")
     if version.backend == "onnx":
         from training.exporters import export_ort_genai
 
@@ -216,22 +202,41 @@ def _train_encoder(run: TrainingRun, base: str, train: list[TrainingPair], artif
     from training.trainers.encoder import EncoderConfig, train_encoder
 
     config = EncoderConfig(**{**_encoder_config(), **run.config.get("train", {})})
-    run.config = {**run.config, "train": config.as_dict(), "train_pairs": len(train)}
+    examples = [(str(pair.source), list(_triples(pair.target))) for pair in train]
+    result = _run_trainer(run, train_encoder, base, examples, artifact, config)
+    log_line(
+        run,
+        f"{_trained(result)}; {result.predicates} predicates; "
+        f"{result.aligned_share:.1%} of triples aligned to their text; exported to ONNX"
+        + (" (int8)" if config.quantize else ""),
+    )
+
+
+def _run_trainer(
+    run: TrainingRun,
+    trainer: Callable[..., Any],
+    base: str,
+    examples: list[Any],
+    artifact: Path,
+    config: Any,
+) -> Any:
+    """Record the config the run trains with, then train with progress and cancellation."""
+    run.config = {**run.config, "train": config.as_dict(), "train_pairs": len(examples)}
     report_progress(run, config=run.config)
-    result = train_encoder(
+    return trainer(
         base,
-        [(str(pair.source), list(_triples(pair.target))) for pair in train],
+        examples,
         artifact,
         config,
         on_progress=_ProgressWriter(run),
         should_stop=_CancelCheck(run),
     )
-    log_line(
-        run,
+
+
+def _trained(result: Any) -> str:
+    return (
         f"trained {result.steps} steps on {result.examples} examples in {result.seconds:.0f} s "
-        f"({result.device}); final loss {result.final_loss:.3f}; {result.predicates} predicates; "
-        f"{result.aligned_share:.1%} of triples aligned to their text; exported to ONNX"
-        + (" (int8)" if config.quantize else ""),
+        f"({result.device}); final loss {result.final_loss:.3f}"
     )
 
 

@@ -25,7 +25,10 @@ prediction identical to its reference always scores 1.0:
   quotes, ?!;@#$%&*, dashes other than "-", commas and colons not before a digit, and the final
   period are split off, and so are clitics ('s, n't); word-internal periods, hyphens and
   apostrophes stay.
-- camelCase is split at any lower-to-upper change, not only ASCII ones.
+- Fields are normalised by the cascade's own matching key (boundary.triples.normalise_text),
+  so the scorer and the cascade agree on what counts as the same triple: NFC, surrounding
+  quotes dropped, underscores as spaces, camelCase split at any lower-to-upper change (not only
+  ASCII ones), casefold (the script lower-cased), whitespace collapsed.
 - Pairing uses the Hungarian algorithm; among equally good pairings it may pick another one
   than the script's first-found permutation (same total, possibly other P/R).
 
@@ -50,7 +53,7 @@ import numpy as np
 import sacrebleu
 from scipy.optimize import linear_sum_assignment
 
-from boundary.triples import Triple
+from boundary.triples import Triple, normalise_text
 
 __all__ = ["PRF", "SCHEMES", "score_decomposition", "score_recomposition", "triple_set_f1"]
 
@@ -76,6 +79,15 @@ _ZERO = PRF(0.0, 0.0, 0.0)
 _ZERO_PAIR = (_ZERO,) * len(SCHEMES)
 
 
+def check_paired(predictions: Sequence[object], references: Sequence[object]) -> None:
+    """Predictions and references are paired by position, so their counts must match."""
+    if len(predictions) != len(references):
+        raise ValueError(
+            f"Got {len(predictions)} predictions for {len(references)} references; "
+            "they are paired by position."
+        )
+
+
 # --- text -> triples ------------------------------------------------------------------------
 
 
@@ -83,11 +95,7 @@ def score_decomposition(
     predictions: Sequence[Sequence[Triple]], references: Sequence[Sequence[Triple]]
 ) -> dict[str, Any]:
     """Score prediction i against reference i; P/R/F1 per scheme are plain means over pairs."""
-    if len(predictions) != len(references):
-        raise ValueError(
-            f"Got {len(predictions)} predictions for {len(references)} references; "
-            "they are paired by position."
-        )
+    check_paired(predictions, references)
     sums = np.zeros((len(SCHEMES), 3))
     pairs = 0
     set_counts = np.zeros(3, dtype=int)  # true positives, predicted, reference
@@ -278,22 +286,10 @@ _TRAILING_PARENS = re.compile(r"^(.*?) \(.*\)$")
 
 @lru_cache(maxsize=1 << 16)
 def _normalise_triple(triple: Triple) -> tuple[str, str, str]:
-    obj = _normalise(triple.object)
+    obj = normalise_text(triple.object)
     if trailing := _TRAILING_PARENS.match(obj):
         obj = trailing.group(1)
-    return _normalise(triple.subject), _normalise(triple.predicate), obj
-
-
-def _normalise(value: str) -> str:
-    """'birthPlace' -> 'birth place', 'New_York' -> 'new york'; spaces collapsed."""
-    out: list[str] = []
-    previous = ""
-    for char in value:
-        if previous.islower() and char.isupper():
-            out.append(" ")
-        out.append(char)
-        previous = char
-    return " ".join("".join(out).lower().replace("_", " ").split())
+    return normalise_text(triple.subject), normalise_text(triple.predicate), obj
 
 
 # Treebank-style splitting (what nltk.word_tokenize does, in brief).

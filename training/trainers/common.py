@@ -1,13 +1,19 @@
-"""What every trainer shares: progress reports, cancellation and the bf16 check (Django-free)."""
+"""The trainer scaffold (Django-free): what the encoder, LoRA and MLX trainers share.
+
+Seeding and device choice, the step plan, the step loop (cancellation, smoothed loss, progress
+reports, the time budget) and the torch optimiser update. A trainer brings only what is its
+own: its data, its model and its loss.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import torch
 
@@ -43,14 +49,32 @@ def bf16_supported(device: str) -> bool:
     )
 
 
+class StepPlan(Protocol):
+    """What a trainer's config says about how long to train (TrainConfig, EncoderConfig)."""
+
+    @property
+    def epochs(self) -> float: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def max_steps(self) -> int: ...
+    @property
+    def max_seconds(self) -> float: ...
+
+
+def start_training(examples: Sized, seed: int) -> tuple[float, str]:
+    """(start time, device) for a trainer's call: refuses no data, seeds, picks the device."""
+    if not len(examples):
+        raise ValueError("no training examples")
+    return time.perf_counter(), seeded_device(seed)
+
+
 class StepLoop:
     """The bookkeeping every trainer's loop shares: cancel checks, the smoothed loss, progress
     reports, and stopping at the step count or the time budget (keeping the model).
 
-        loop = StepLoop(total_steps, started=..., max_seconds=..., on_progress=..., ...)
-        for batch in loop.batches(lambda: make_batches()):  # epochs until done
-            ...one optimiser step...
-            loop.record(loss_value)
+        loop = StepLoop.planned(len(encoded), config, started=..., on_progress=..., ...)
+        loop.run(lambda: make_batches(), one_step)  # epochs until done; one_step returns the loss
     """
 
     def __init__(
@@ -72,6 +96,28 @@ class StepLoop:
         self.smoothed: float | None = None
         self.finished = False
 
+    @classmethod
+    def planned(
+        cls,
+        examples: int,
+        plan: StepPlan,
+        *,
+        started: float,
+        on_progress: Callable[[Progress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> StepLoop:
+        """A loop over the plan's epochs of `examples`, within its step cap and time budget."""
+        total_steps = planned_steps(
+            examples, batch_size=plan.batch_size, epochs=plan.epochs, max_steps=plan.max_steps
+        )
+        return cls(
+            total_steps,
+            started=started,
+            max_seconds=plan.max_seconds,
+            on_progress=on_progress,
+            should_stop=should_stop,
+        )
+
     def batches(self, epoch: Callable[[], Iterable[T]]) -> Iterator[T]:
         while not self.finished and self.step < self.total_steps:
             for batch in epoch():
@@ -80,6 +126,12 @@ class StepLoop:
                 yield batch
                 if self.finished:
                     return
+
+    def run(self, epoch: Callable[[], Iterable[T]], step: Callable[[T], float]) -> StepLoop:
+        """Run `step` on batches from `epoch` (called again for each new epoch) until done."""
+        for batch in self.batches(epoch):
+            self.record(step(batch))
+        return self
 
     def record(self, loss: float) -> None:
         self.step += 1
@@ -95,6 +147,28 @@ class StepLoop:
     @property
     def final_loss(self) -> float:
         return self.smoothed if self.smoothed is not None else self.last_loss
+
+
+def planned_steps(examples: int, *, batch_size: int, epochs: float, max_steps: int = 0) -> int:
+    """Optimiser steps for `epochs` passes over the data (a fraction counts), capped at
+    max_steps when that is set; at least one."""
+    total = max(1, math.ceil(epochs * math.ceil(examples / batch_size)))
+    return min(total, max_steps) if max_steps else total
+
+
+def torch_update(
+    loss: torch.Tensor,
+    model: torch.nn.Module,
+    optimiser: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+) -> float:
+    """One optimiser step, gradients clipped at norm 1.0; returns the loss as a float."""
+    loss.backward()  # type: ignore[no-untyped-call]  # torch leaves backward unannotated
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimiser.step()
+    schedule.step()
+    optimiser.zero_grad(set_to_none=True)
+    return float(loss.detach())
 
 
 def seeded_device(seed: int) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import random
 import re
 import shutil
@@ -41,7 +40,13 @@ from torch import nn
 from boundary.encoder import ARTIFACT_VERSION, MAX_COUNT, TAG_B, TAG_I, TAG_O
 from boundary.triples import Triple
 from training.normaliser import align, learn_normaliser
-from training.trainers.common import Progress, StepLoop, bf16_supported, seeded_device
+from training.trainers.common import (
+    Progress,
+    StepLoop,
+    bf16_supported,
+    start_training,
+    torch_update,
+)
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -164,10 +169,7 @@ def train_encoder(
     from tokenizers import Tokenizer
     from transformers import AutoModel, get_linear_schedule_with_warmup
 
-    if not examples:
-        raise ValueError("no training examples")
-    started = time.perf_counter()
-    device = seeded_device(config.seed)
+    started, device = start_training(examples, config.seed)
 
     base = Path(base_model)
     tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
@@ -216,10 +218,10 @@ def train_encoder(
         ],
         weight_decay=0.01,
     )
-    batches_per_epoch = math.ceil(len(encoded) / config.batch_size)
-    total_steps = max(1, math.ceil(config.epochs * batches_per_epoch))
-    if config.max_steps:
-        total_steps = min(total_steps, config.max_steps)
+    loop = StepLoop.planned(
+        len(encoded), config, started=started, on_progress=on_progress, should_stop=should_stop
+    )
+    total_steps = loop.total_steps
     schedule = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]  # unannotated
         optimiser, int(total_steps * config.warmup_ratio), total_steps
     )
@@ -227,22 +229,13 @@ def train_encoder(
 
     model.train()
     rng = random.Random(config.seed)
-    loop = StepLoop(
-        total_steps,
-        started=started,
-        max_seconds=config.max_seconds,
-        on_progress=on_progress,
-        should_stop=should_stop,
-    )
-    for batch in loop.batches(lambda: _batches(encoded, config.batch_size, rng)):
+
+    def step(batch: dict[str, torch.Tensor]) -> float:
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
             loss = _loss(model, {k: v.to(device) for k, v in batch.items()})
-        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves backward unannotated
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
-        schedule.step()
-        optimiser.zero_grad(set_to_none=True)
-        loop.record(float(loss.detach()))
+        return torch_update(loss, model, optimiser, schedule)
+
+    loop.run(lambda: _batches(encoded, config.batch_size, rng), step)
 
     artifact = out_dir / "encoder"
     export_encoder(

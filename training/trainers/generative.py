@@ -12,7 +12,6 @@ padding), which on a CPU is worth about 2x over padding everything to the longes
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -35,7 +34,8 @@ from training.trainers.common import (
     Progress,
     StepLoop,
     bf16_supported,
-    seeded_device,
+    start_training,
+    torch_update,
 )
 
 __all__ = ["Cancelled", "Progress", "TrainConfig", "TrainResult", "train_lora"]
@@ -73,6 +73,26 @@ class TrainResult:
     seconds: float
     device: str
 
+    @classmethod
+    def of(
+        cls,
+        loop: StepLoop,
+        merged_dir: Path,
+        examples: int,
+        skipped: int,
+        started: float,
+        device: str,
+    ) -> TrainResult:
+        return cls(
+            merged_dir=merged_dir,
+            steps=loop.step,
+            examples=examples,
+            skipped_too_long=skipped,
+            final_loss=loop.final_loss,
+            seconds=time.perf_counter() - started,
+            device=device,
+        )
+
 
 def train_lora(
     base_model: str | Path,
@@ -84,25 +104,18 @@ def train_lora(
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Fine-tune, merge, and save a plain HF model folder at out_dir/"merged"."""
-    if not examples:
-        raise ValueError("no training examples")
-    started = time.perf_counter()
-    device = seeded_device(config.seed)
+    started, device = start_training(examples, config.seed)
 
-    tokenizer = AutoTokenizer.from_pretrained(str(base_model))
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer = padded_tokenizer(base_model)
     model = AutoModelForCausalLM.from_pretrained(str(base_model), dtype=torch.float32)
     # transformers' @wraps(nn.Module.to) hides the bound method's signature from mypy.
     model.to(device)  # type: ignore[arg-type]
 
-    encoded, skipped = _encode(tokenizer, examples, config.max_length)
-    if not encoded:
-        raise ValueError(f"every example is longer than max_length={config.max_length} tokens")
-    batches_per_epoch = math.ceil(len(encoded) / config.batch_size)
-    total_steps = max(1, math.ceil(config.epochs * batches_per_epoch))
-    if config.max_steps:
-        total_steps = min(total_steps, config.max_steps)
+    encoded, skipped = encode_examples(tokenizer, examples, config.max_length)
+    loop = StepLoop.planned(
+        len(encoded), config, started=started, on_progress=on_progress, should_stop=should_stop
+    )
+    total_steps = loop.total_steps
 
     targets = [
         name for name in LORA_TARGETS if any(n.endswith(name) for n, _ in model.named_modules())
@@ -130,25 +143,14 @@ def train_lora(
 
     peft_model.train()
     rng = random.Random(config.seed)
-    loop = StepLoop(
-        total_steps,
-        started=started,
-        max_seconds=config.max_seconds,
-        on_progress=on_progress,
-        should_stop=should_stop,
-    )
-    for batch in loop.batches(
-        lambda: _batches(encoded, config.batch_size, tokenizer.pad_token_id, rng)
-    ):
+
+    def step(batch: dict[str, torch.Tensor]) -> float:
         batch = {key: value.to(device) for key, value in batch.items()}
         with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
             loss = peft_model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(peft_model.parameters(), 1.0)
-        optimiser.step()
-        schedule.step()
-        optimiser.zero_grad(set_to_none=True)
-        loop.record(float(loss.detach()))
+        return torch_update(loss, peft_model, optimiser, schedule)
+
+    loop.run(lambda: length_grouped_batches(encoded, config.batch_size, tokenizer, rng), step)
 
     merged_dir = out_dir / "merged"
     merged = peft_model.merge_and_unload()
@@ -156,22 +158,23 @@ def train_lora(
     # peft declares nn.Module; unloading a causal-LM LoRA gives back the transformers model.
     cast(PreTrainedModel, merged).save_pretrained(merged_dir, safe_serialization=True)
     tokenizer.save_pretrained(merged_dir)
-    return TrainResult(
-        merged_dir=merged_dir,
-        steps=loop.step,
-        examples=len(encoded),
-        skipped_too_long=skipped,
-        final_loss=loop.final_loss,
-        seconds=time.perf_counter() - started,
-        device=device,
-    )
+    return TrainResult.of(loop, merged_dir, len(encoded), skipped, started, device)
 
 
-def _encode(
+def padded_tokenizer(base_model: str | Path) -> PreTrainedTokenizerBase:
+    """The base model's tokenizer, padding with EOS where it names no pad token."""
+    tokenizer = AutoTokenizer.from_pretrained(str(base_model))
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def encode_examples(
     tokenizer: PreTrainedTokenizerBase, examples: Sequence[tuple[str, str]], max_length: int
 ) -> tuple[list[tuple[list[int], int]], int]:
-    """(token ids, prompt length) per example. Prompt and target are tokenised apart, exactly
-    as at inference time, where the model continues the tokenised prompt."""
+    """(token ids, prompt length) per example, and how many were too long. Prompt and target
+    are tokenised apart, exactly as at inference time, where the model continues the tokenised
+    prompt. Raises when no example fits."""
     encoded, skipped = [], 0
     for prompt, target in examples:
         prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -181,13 +184,20 @@ def _encode(
             skipped += 1
             continue
         encoded.append((ids, len(prompt_ids)))
+    if not encoded:
+        raise ValueError(f"every example is longer than max_length={max_length} tokens")
     return encoded, skipped
 
 
-def _batches(
-    encoded: list[tuple[list[int], int]], batch_size: int, pad_id: int, rng: random.Random
+def length_grouped_batches(
+    encoded: list[tuple[list[int], int]],
+    batch_size: int,
+    tokenizer: PreTrainedTokenizerBase,
+    rng: random.Random,
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Length-grouped, shuffled batches, each padded to its own longest example."""
+    """Length-grouped, shuffled batches, each padded to its own longest example; the loss
+    covers the target tokens only (labels -100 elsewhere)."""
+    pad_id = tokenizer.pad_token_id
     order = list(range(len(encoded)))
     rng.shuffle(order)
     pool = batch_size * 32

@@ -7,21 +7,21 @@ mlx is imported inside the function, so this module imports anywhere.
 
 from __future__ import annotations
 
-import math
 import random
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from boundary.mlx_backend import rope_overrides
-from training.trainers.common import StepLoop
+from training.trainers.common import StepLoop, start_training
 from training.trainers.generative import (
     LORA_TARGETS,
     Progress,
     TrainConfig,
     TrainResult,
-    _batches,
-    _encode,
+    encode_examples,
+    length_grouped_batches,
+    padded_tokenizer,
 )
 
 __all__ = ["train_lora_mlx"]
@@ -38,8 +38,9 @@ def train_lora_mlx(
 ) -> TrainResult:
     """train_lora's twin on MLX: fine-tune, fuse, and save a plain HF folder at out_dir/"merged".
 
-    The data side is the torch trainer's own code (_encode, _batches): the same tokenisation,
-    length-grouped shuffled batches and prompt masking, so both backends learn the same thing.
+    The data side is the torch trainer's own code (encode_examples, length_grouped_batches):
+    the same tokenisation, length-grouped shuffled batches and prompt masking, so both backends
+    learn the same thing.
     `bf16` is ignored: MLX trains in the dtype of the base weights.
     """
     import mlx.core as mx
@@ -50,29 +51,22 @@ def train_lora_mlx(
     from mlx.utils import tree_unflatten
     from mlx_lm.tuner.utils import linear_to_lora_layers
     from mlx_lm.utils import load, save
-    from transformers import AutoTokenizer
 
     config = config or TrainConfig()
-    if not examples:
-        raise ValueError("no training examples")
-    started = time.perf_counter()
+    started, _ = start_training(examples, config.seed)  # the torch side: tokenisation only
     mx.random.seed(config.seed)  # the LoRA A matrices and dropout
 
     loaded = load(str(base_model), model_config=rope_overrides(base_model), return_config=True)
     if len(loaded) != 3:  # return_config=True: (model, tokenizer, config)
         raise TypeError("mlx_lm.load returned no config")
     model, _, model_config = loaded
-    # The torch trainer's tokenizer, not mlx_lm's wrapper (which _encode cannot call).
-    tokenizer = AutoTokenizer.from_pretrained(str(base_model))
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-
-    encoded, skipped = _encode(tokenizer, examples, config.max_length)
-    if not encoded:
-        raise ValueError(f"every example is longer than max_length={config.max_length} tokens")
-    total_steps = max(1, math.ceil(config.epochs * math.ceil(len(encoded) / config.batch_size)))
-    if config.max_steps:
-        total_steps = min(total_steps, config.max_steps)
+    # The torch trainer's tokenizer, not mlx_lm's wrapper (which encode_examples cannot call).
+    tokenizer = padded_tokenizer(base_model)
+    encoded, skipped = encode_examples(tokenizer, examples, config.max_length)
+    loop = StepLoop.planned(
+        len(encoded), config, started=started, on_progress=on_progress, should_stop=should_stop
+    )
+    total_steps = loop.total_steps
 
     model.freeze()
     layers = len(model.layers)
@@ -109,16 +103,8 @@ def train_lora_mlx(
     loss_and_grad = value_and_grad(model, loss_fn)
     model.train()
     rng = random.Random(config.seed)
-    loop = StepLoop(
-        total_steps,
-        started=started,
-        max_seconds=config.max_seconds,
-        on_progress=on_progress,
-        should_stop=should_stop,
-    )
-    for batch in loop.batches(
-        lambda: _batches(encoded, config.batch_size, tokenizer.pad_token_id, rng)
-    ):
+
+    def step(batch: dict[str, Any]) -> float:
         # Shifted as in transformers' causal-LM loss: position t predicts token t + 1.
         inputs = mx.array(batch["input_ids"][:, :-1].numpy())
         labels = mx.array(batch["labels"][:, 1:].numpy())
@@ -126,7 +112,9 @@ def train_lora_mlx(
         grads, _ = optim.clip_grad_norm(grads, 1.0)  # type: ignore[no-untyped-call]  # unannotated
         optimiser.update(model, grads)
         mx.eval(model.trainable_parameters(), optimiser.state, loss)
-        loop.record(loss.item())
+        return float(loss.item())
+
+    loop.run(lambda: length_grouped_batches(encoded, config.batch_size, tokenizer, rng), step)
 
     fused = [(name, m.fuse()) for name, m in model.named_modules() if hasattr(m, "fuse")]
     model.update_modules(tree_unflatten(fused))
@@ -135,12 +123,5 @@ def train_lora_mlx(
     # model card (README.md) naming the library "mlx".
     # save() only calls tokenizer.save_pretrained, which the HF tokenizer has as well.
     save(merged_dir, str(base_model), model, tokenizer, model_config, donate_model=False)  # type: ignore[arg-type]
-    return TrainResult(
-        merged_dir=merged_dir,
-        steps=loop.step,
-        examples=len(encoded),
-        skipped_too_long=skipped,
-        final_loss=loop.final_loss,
-        seconds=time.perf_counter() - started,
-        device=f"mlx-{mx.default_device().type.name}",
-    )
+    device = f"mlx-{mx.default_device().type.name}"
+    return TrainResult.of(loop, merged_dir, len(encoded), skipped, started, device)
