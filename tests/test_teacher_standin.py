@@ -37,6 +37,7 @@ from training.teacher_standin import (
     is_loopback_url,
     parse_latency_range,
     references_from_records,
+    texts_from_records,
 )
 
 TEXT = "The leader of Aarhus is Jacob Bundsgaard."
@@ -113,6 +114,44 @@ def test_a_recomposition_gets_text(standin):
     result = teacher_for(standin).recompose([Triple("Aarhus", "leaderName", "Jacob_Bundsgaard")])
     assert result.output == "Aarhus leader name Jacob Bundsgaard."
     assert result.usage.input_tokens > 0 and result.usage.output_tokens > 0
+
+
+def test_a_recomposition_of_a_known_triple_set_gets_its_reference_text():
+    texts = texts_from_records([{"text": TEXT, "triples": REFERENCE}])
+    with TeacherStandIn(texts=texts, latency_ms=FAST) as running:
+        # Another order and naming style of the same set is the same set.
+        triples = [
+            Triple("Aarhus", "country", "Denmark"),
+            Triple("Aarhus", "leader", "Jacob Bundsgaard"),
+        ]
+        assert teacher_for(running).recompose(triples).output == TEXT
+
+
+def test_a_fallible_teacher_gets_a_decomposition_wrong_and_counts_it():
+    with TeacherStandIn(
+        references={TEXT: REFERENCE}, latency_ms=FAST, error_rate=1.0, seed=2
+    ) as running:
+        result = teacher_for(running).decompose(TEXT)
+        assert result.output != [Triple(*row) for row in REFERENCE]
+        assert running.stats()["wrong_on_purpose"] == 1
+
+
+def test_a_fallible_teacher_answers_a_recomposition_with_another_entrys_text():
+    records = [{"text": TEXT, "triples": REFERENCE}, {"text": "B c.", "triples": [["B", "p", "C"]]}]
+    with TeacherStandIn(
+        texts=texts_from_records(records), latency_ms=FAST, error_rate=1.0, seed=2
+    ) as running:
+        assert teacher_for(running).recompose([Triple("B", "p", "C")]).output == TEXT
+
+
+def test_a_teacher_without_errors_counts_none(standin):
+    teacher_for(standin).decompose(TEXT)
+    assert standin.stats()["wrong_on_purpose"] == 0
+
+
+def test_an_error_rate_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError, match="error_rate"):
+        TeacherStandIn(error_rate=1.5)
 
 
 def test_a_wrong_key_is_refused_like_the_api_does(standin):

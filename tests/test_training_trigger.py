@@ -78,3 +78,16 @@ def test_a_run_whose_worker_died_stops_blocking_new_trainings(settings):
     dead.refresh_from_db()
     assert dead.status == "failed"
     assert "stopped reporting" in dead.training_run.error
+
+
+def test_only_the_students_chosen_for_automatic_training_are_queued(settings):
+    settings.VALENCE_TRAIN_EVERY = 1
+    settings.VALENCE_ENCODER_TRAIN_EVERY = 1
+    settings.VALENCE_AUTO_TRAIN = frozenset({"decomposition:encoder"})
+    BoundaryCallFactory()
+    assert [v.kind for v in maybe_queue_training("decomposition")] == ["encoder"]
+
+
+def test_a_manual_training_is_not_limited_by_the_automatic_choice(settings):
+    settings.VALENCE_AUTO_TRAIN = frozenset({"decomposition:encoder"})
+    assert queue_training("decomposition", trigger="manual") is not None

@@ -83,15 +83,21 @@ class ScratchServer:
         encoder_threads: int,
         database_url: str = "",
         teacher: TeacherStandIn | None = None,
+        environment: dict[str, str] | None = None,
+        folder: Path | None = None,
     ) -> None:
         teacher_url = teacher.base_url if teacher is not None else ""
         if teacher_url and not is_loopback_url(teacher_url):
             raise ValueError(f"the teacher stand-in must be on loopback, not {teacher_url}")
-        self.folder = Path(tempfile.mkdtemp(prefix="valence-bench-"))
+        # A given folder is kept (its database and models outlive the run); a temporary one not.
+        self.keep = folder is not None
+        self.folder = folder or Path(tempfile.mkdtemp(prefix="valence-bench-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.workers, self.threads, self.encoder_threads = workers, threads, encoder_threads
         self.token = ""
         self.port = _free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.worker: subprocess.Popen[bytes] | None = None
         self.log = self.folder / "gunicorn.log"
         self.versions: list[ModelVersion] = []
         self.environment = {
@@ -117,6 +123,7 @@ class ScratchServer:
             for name in ("NO_PROXY", "no_proxy"):
                 current = self.environment.get(name)
                 self.environment[name] = f"{loopback},{current}" if current else loopback
+        self.environment.update(environment or {})
 
     # --- database ---------------------------------------------------------------------------
 
@@ -144,7 +151,12 @@ class ScratchServer:
 
     def close(self) -> None:
         self.stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def manage(self, *arguments: str) -> str:
+        """A management command in the scratch environment; its stdout."""
+        return self._manage(*arguments)
 
     def _manage(self, *arguments: str) -> str:
         result = subprocess.run(
@@ -200,14 +212,25 @@ class ScratchServer:
                 time.sleep(0.2)
         raise RuntimeError("gunicorn did not answer /healthz within 60 s")
 
+    def start_worker(self) -> None:
+        """The django-q2 cluster (its scheduler runs the product's every-minute trigger)."""
+        self.worker = subprocess.Popen(
+            [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "qcluster"],
+            cwd=settings.BASE_DIR,
+            env=self.environment,
+            stdout=subprocess.DEVNULL,
+            stderr=(self.folder / "worker.log").open("ab"),
+        )
+
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self.process = None
+        for process in (self.process, self.worker):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        self.process = self.worker = None
 
     def request(
         self, method: str, path: str, body: Any = None, connection: Any = None

@@ -27,13 +27,14 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from boundary.fingerprint import triple_set_key
 from boundary.teacher import (
     CHARS_PER_TOKEN,
     TOOL_NAME,
     TOOL_USE_OUTPUT_OVERHEAD_TOKENS,
     TOOL_USE_SYSTEM_PROMPT_TOKENS,
 )
-from boundary.triples import DEFAULT_LIMITS
+from boundary.triples import DEFAULT_LIMITS, Triple, from_linear
 
 DEFAULT_LATENCY_MS = (500.0, 1500.0)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -84,6 +85,21 @@ def references_from_records(records: Iterable[Mapping[str, Any]]) -> dict[str, l
         if rows:
             references.setdefault(_key(text), rows)
     return references
+
+
+def texts_from_records(records: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Triple set (its matching key) -> the first text written for it: recomposition answers."""
+    texts: dict[str, str] = {}
+    for record in records:
+        text, triples = record.get("text"), record.get("triples")
+        if not isinstance(text, str) or not isinstance(triples, list):
+            continue
+        rows = [
+            Triple(*map(str, row)) for row in triples if isinstance(row, list) and len(row) == 3
+        ]
+        if rows:
+            texts.setdefault(triple_set_key(rows), text)
+    return texts
 
 
 def guess_triples(text: str) -> list[dict[str, str]]:
@@ -150,18 +166,30 @@ class TeacherStandIn:
     Use it as a context manager: it listens on a free port from `__enter__` until `__exit__`.
     Requests are answered concurrently, one thread each, like the real API; each waits a
     latency drawn uniformly from `latency_ms` before its answer.
+
+    `references` (text -> triples) answer decompositions and `texts` (triple set key -> text)
+    answer recompositions; what it has no reference for gets a plausible guess. With
+    `error_rate` it is a fallible teacher: that share of answers is wrong on purpose (a triple
+    dropped or its object swapped; another entry's text), seeded, so a student that learns from
+    it can be seen to learn the mistakes too.
     """
 
     def __init__(
         self,
         *,
         references: Mapping[str, Sequence[Sequence[str]]] | None = None,
+        texts: Mapping[str, str] | None = None,
         latency_ms: tuple[float, float] = DEFAULT_LATENCY_MS,
+        error_rate: float = 0.0,
         seed: int | None = None,
     ) -> None:
         low, high = latency_ms
         if low < 0 or high < low:
             raise ValueError("latency_ms must be (min, max) with 0 <= min <= max")
+        if not 0.0 <= error_rate <= 1.0:
+            raise ValueError("error_rate must be within [0, 1]")
+        self.error_rate = error_rate
+        self.texts = dict(texts or {})
         self.latency_ms = (float(low), float(high))
         self.references = {
             _key(text): [list(row) for row in rows] for text, rows in (references or {}).items()
@@ -169,7 +197,13 @@ class TeacherStandIn:
         self.api_key = f"sk-ant-standin-{secrets.token_urlsafe(16)}"
         self._random = random.Random(seed)
         self._lock = threading.Lock()
-        self._counts = {"requests": 0, "errors": 0, "input_tokens": 0, "output_tokens": 0}
+        self._counts = {
+            "requests": 0,
+            "errors": 0,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "wrong_on_purpose": 0,
+        }
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -262,7 +296,7 @@ class TeacherStandIn:
             input_tokens = _tokens(prompt_chars) + TOOL_USE_SYSTEM_PROMPT_TOKENS
             output_tokens = _tokens(len(json.dumps(tool_input))) + TOOL_USE_OUTPUT_OVERHEAD_TOKENS
         else:
-            answer = _sentences_from_linear(user) or "Understood."
+            answer = self._text(user)
             content = [{"type": "text", "text": answer}]
             stop_reason = "end_turn"
             input_tokens = _tokens(len(system) + len(user))
@@ -289,9 +323,41 @@ class TeacherStandIn:
 
     def _triples(self, text: str) -> list[dict[str, str]]:
         reference = self.references.get(_key(text))
-        if reference is not None:
-            return [_row(*row) for row in reference]
-        return guess_triples(text)
+        if reference is None:
+            return guess_triples(text)
+        rows = [_row(*row) for row in reference]
+        if not self._errs():
+            return rows
+        with self._lock:
+            if len(rows) > 1 and self._random.random() < 0.5:
+                rows.pop(self._random.randrange(len(rows)))
+            else:
+                others = [row[2] for rows_ in self.references.values() for row in rows_]
+                victim = rows[self._random.randrange(len(rows))]
+                victim["object"] = self._random.choice(others)[:_FIELD_CHARS]
+        return rows
+
+    def _text(self, linear: str) -> str:
+        try:
+            key = triple_set_key(from_linear(linear))
+        except ValueError:  # LinearFormatError and TripleValidationError are ValueErrors
+            key = ""
+        text = self.texts.get(key)
+        if text is None:
+            return _sentences_from_linear(linear) or "Understood."
+        if self._errs() and len(self.texts) > 1:
+            with self._lock:
+                text = self._random.choice([t for t in self.texts.values() if t != text])
+        return text
+
+    def _errs(self) -> bool:
+        """Whether this answer is one of the deliberately wrong ones (and count it)."""
+        if not self.error_rate:
+            return False
+        with self._lock:
+            wrong = self._random.random() < self.error_rate
+            self._counts["wrong_on_purpose"] += wrong
+        return wrong
 
     def _refused(self) -> None:
         with self._lock:

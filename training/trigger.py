@@ -67,10 +67,18 @@ def trainable_kinds(direction: str) -> dict[str, int]:
     return kinds
 
 
+def auto_trained(direction: str, kind: str) -> bool:
+    """Whether the automatic trigger trains this student (VALENCE_AUTO_TRAIN; empty: all)."""
+    chosen = settings.VALENCE_AUTO_TRAIN
+    return not chosen or f"{direction}:{kind}" in chosen
+
+
 def maybe_queue_training(direction: str) -> list[ModelVersion]:
     """Per kind, queue a training once enough new eligible pairs exist and none is in flight."""
     queued = []
     for kind, every in trainable_kinds(direction).items():
+        if not auto_trained(direction, kind):
+            continue
         in_flight = ModelVersion.objects.filter(
             direction=direction, kind=kind, status__in=IN_FLIGHT
         )

@@ -194,6 +194,15 @@ VALENCE_GENERATIVE_BACKEND = env_str("VALENCE_GENERATIVE_BACKEND", "auto")
 # tokens on SmolLM2 (int4: 73 %, as its GGUF weights are already 4-bit) at 230 ms for 25 tokens.
 VALENCE_ORT_PRECISION = env_str("VALENCE_ORT_PRECISION", "int8")
 VALENCE_TRAIN_EVERY = env_int("VALENCE_TRAIN_EVERY", 1_000, minimum=1)
+# Which students the automatic trigger trains, as direction:kind (empty: all of them). Manual
+# trainings are not limited. E.g. "decomposition:encoder,recomposition:generative".
+VALENCE_AUTO_TRAIN = frozenset(env_list("VALENCE_AUTO_TRAIN", []))
+_AUTO_TRAINABLE = {"decomposition:encoder", "decomposition:generative", "recomposition:generative"}
+if VALENCE_AUTO_TRAIN - _AUTO_TRAINABLE:
+    raise ImproperlyConfigured(
+        f"VALENCE_AUTO_TRAIN: unknown {sorted(VALENCE_AUTO_TRAIN - _AUTO_TRAINABLE)}; "
+        f"choose from {sorted(_AUTO_TRAINABLE)}"
+    )
 # A queued training no worker picked up within this long (while no worker reported any
 # training either) is failed by the every-minute reaper, so its direction can train again.
 VALENCE_QUEUED_TIMEOUT_S = env_int("VALENCE_QUEUED_TIMEOUT_S", 30 * 60, minimum=60)
