@@ -219,6 +219,7 @@ def flywheel_run(tmp_path_factory) -> tuple[dict, Path]:
             "VALENCE_GENERATIVE_BACKEND": "transformers",
             "VALENCE_TRAIN_MAX_STEPS": "4",
             "VALENCE_ENCODER_EPOCHS": "1",
+            "VALENCE_ENCODER_MIN_STEPS": "0",
             "VALENCE_EVAL_FRACTION": "0.5",
             "VALENCE_EVAL_MAX_PAIRS": "8",
             "VALENCE_AUDIT_RATE": "0",

@@ -63,8 +63,8 @@ class FlywheelConfig:
     concurrency: int = 8  # clients replaying at once
     teacher_latency_ms: tuple[float, float] = (800.0, 800.0)
     teacher_error_rate: float = 0.0
-    train_every: int = 1000  # new teacher answers before a generative student (re)trains
-    encoder_train_every: int = 1000  # the same for the decomposition encoder
+    train_every: int = 1500  # new teacher answers before a generative student (re)trains
+    encoder_train_every: int = 1500  # the same for the decomposition encoder
     auto_train: tuple[str, ...] = ("decomposition:encoder", "recomposition:generative")
     wait_for_training: bool = True
     training_timeout_s: float = 3600.0  # the longest a single pause may last
@@ -294,6 +294,9 @@ class Flywheel:
     def _environment(self) -> dict[str, str]:
         config = self.config
         return {
+            # One epoch per LoRA training (the product's default is 2): on 2 CPU cores a step of
+            # SmolLM2-135M takes about 3 s, and the whole stream must fit in an hour.
+            "VALENCE_TRAIN_EPOCHS": "1",
             "VALENCE_TRAIN_EVERY": str(config.train_every),
             "VALENCE_ENCODER_TRAIN_EVERY": str(config.encoder_train_every),
             "VALENCE_AUTO_TRAIN": ",".join(config.auto_train),

@@ -372,6 +372,7 @@ def _triples(value: str | tuple[Triple, ...]) -> tuple[Triple, ...]:
 def _encoder_config() -> dict[str, Any]:
     return {
         "epochs": settings.VALENCE_ENCODER_EPOCHS,
+        "min_steps": settings.VALENCE_ENCODER_MIN_STEPS,
         "batch_size": settings.VALENCE_ENCODER_BATCH_SIZE,
         "learning_rate": settings.VALENCE_ENCODER_LEARNING_RATE,
     }

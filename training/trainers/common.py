@@ -59,6 +59,8 @@ class StepPlan(Protocol):
     @property
     def max_steps(self) -> int: ...
     @property
+    def min_steps(self) -> int: ...
+    @property
     def max_seconds(self) -> float: ...
 
 
@@ -108,7 +110,11 @@ class StepLoop:
     ) -> StepLoop:
         """A loop over the plan's epochs of `examples`, within its step cap and time budget."""
         total_steps = planned_steps(
-            examples, batch_size=plan.batch_size, epochs=plan.epochs, max_steps=plan.max_steps
+            examples,
+            batch_size=plan.batch_size,
+            epochs=plan.epochs,
+            max_steps=plan.max_steps,
+            min_steps=plan.min_steps,
         )
         return cls(
             total_steps,
@@ -149,10 +155,12 @@ class StepLoop:
         return self.smoothed if self.smoothed is not None else self.last_loss
 
 
-def planned_steps(examples: int, *, batch_size: int, epochs: float, max_steps: int = 0) -> int:
-    """Optimiser steps for `epochs` passes over the data (a fraction counts), capped at
-    max_steps when that is set; at least one."""
-    total = max(1, math.ceil(epochs * math.ceil(examples / batch_size)))
+def planned_steps(
+    examples: int, *, batch_size: int, epochs: float, max_steps: int = 0, min_steps: int = 0
+) -> int:
+    """Optimiser steps for `epochs` passes over the data (a fraction counts), raised to
+    min_steps (small datasets need more passes), then capped at max_steps when that is set."""
+    total = max(1, min_steps, math.ceil(epochs * math.ceil(examples / batch_size)))
     return min(total, max_steps) if max_steps else total
 
 

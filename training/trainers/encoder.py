@@ -61,6 +61,7 @@ MAX_SPANS = 16  # per sentence in training; more entities than this is not a sen
 class EncoderConfig:
     epochs: float = 3.0
     max_steps: int = 0  # 0: no cap
+    min_steps: int = 0  # train at least this long however small the data (see settings)
     max_seconds: float = 0.0  # 0: no budget; otherwise stop (and keep the model) after this long
     batch_size: int = 32
     learning_rate: float = 1e-4  # the pretrained encoder

@@ -47,6 +47,7 @@ LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 class TrainConfig:
     epochs: float = 2.0
     max_steps: int = 0  # 0: no cap; otherwise stop after this many optimiser steps
+    min_steps: int = 0  # train at least this long however small the data
     max_seconds: float = 0.0  # 0: no budget; otherwise stop (and keep the model) after this long
     batch_size: int = 8
     learning_rate: float = 1e-3

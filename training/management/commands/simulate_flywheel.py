@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -57,8 +59,8 @@ class Command(BaseCommand):
             default=0.0,
             help="Share of the stand-in's answers that are wrong on purpose (a fallible teacher).",
         )
-        parser.add_argument("--train-every", type=int, default=1000)
-        parser.add_argument("--encoder-train-every", type=int, default=1000)
+        parser.add_argument("--train-every", type=int, default=1500)
+        parser.add_argument("--encoder-train-every", type=int, default=1500)
         parser.add_argument(
             "--auto-train",
             default="decomposition:encoder,recomposition:generative",
@@ -104,6 +106,8 @@ class Command(BaseCommand):
             if not sep or not name.startswith("VALENCE_"):
                 raise CommandError(f"--setting {item!r}: expected VALENCE_NAME=VALUE")
             environment[name] = value
+        # A kill (SIGTERM) unwinds like Ctrl-C, so gunicorn and the worker are stopped too.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         direction = options["direction"]
         directions = (DECOMPOSITION, RECOMPOSITION) if direction == "both" else (direction,)
         with ExitStack() as stack:
