@@ -77,3 +77,24 @@ def test_collectstatic_builds_the_production_manifest(settings, tmp_path):
     call_command("collectstatic", "--noinput", verbosity=0)
     manifest = (tmp_path / "staticfiles.json").read_text()
     assert "vendor/htmx-2.0.11.min.js" in manifest and "js/review.js" in manifest
+
+
+def test_the_key_bin_serve_generated_is_found_from_any_shell(tmp_path):
+    (tmp_path / "secret_key").write_text("g" * 64 + "\n")
+    result = run_manage("check", env={"VALENCE_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_cli_explains_a_missing_key_in_one_line(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("VALENCE_", "DATABASE_URL"))}
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("valence")), "create-token", "my-app"],
+        cwd=tmp_path,
+        env={**clean, "VALENCE_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "bin/serve generates one" in result.stderr

@@ -294,6 +294,7 @@ class Flywheel:
     def _environment(self) -> dict[str, str]:
         config = self.config
         return {
+            **self._base_models(),
             # One epoch per LoRA training (the product's default is 2): on 2 CPU cores a step of
             # SmolLM2-135M takes about 3 s, and the whole stream must fit in an hour.
             "VALENCE_TRAIN_EPOCHS": "1",
@@ -302,6 +303,24 @@ class Flywheel:
             "VALENCE_AUTO_TRAIN": ",".join(config.auto_train),
             "VALENCE_API_RATE": "1000000/second",
             **config.environment,
+        }
+
+    def _base_models(self) -> dict[str, str]:
+        """This installation's base models as local folders (fetched once into its model
+        folder), so the scratch service, whose model folder starts empty, fetches nothing."""
+        from django.conf import settings
+
+        from training.base_models import resolve_base_model
+
+        wanted = {
+            "VALENCE_BASE_MODEL_DECOMPOSITION": settings.VALENCE_BASE_MODELS[DECOMPOSITION],
+            "VALENCE_BASE_MODEL_RECOMPOSITION": settings.VALENCE_BASE_MODELS[RECOMPOSITION],
+            "VALENCE_ENCODER_BASE_MODEL": settings.VALENCE_ENCODER_BASE_MODEL,
+        }
+        return {
+            name: resolve_base_model(value, settings.VALENCE_MODEL_DIR)
+            for name, value in wanted.items()
+            if name not in self.config.environment
         }
 
     # --- streaming ---------------------------------------------------------------------------

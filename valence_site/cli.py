@@ -11,6 +11,10 @@ def main(argv: list[str] | None = None) -> None:
     if len(argv) > 1 and not argv[1].startswith("-"):
         argv[1] = argv[1].replace("-", "_")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "valence_site.settings")
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(argv)
+    try:
+        execute_from_command_line(argv)
+    except ImproperlyConfigured as exc:  # a set-up problem: one clear line, no traceback
+        sys.exit(f"valence: {exc}")

@@ -28,10 +28,16 @@ DATA_DIR = Path(env_str("VALENCE_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 DEBUG = env_bool("VALENCE_DEBUG", False)
 
 SECRET_KEY = env_secret("VALENCE_SECRET_KEY")
+GENERATED_KEY_FILE = DATA_DIR / "secret_key"  # what bin/serve writes on its first run
+if not SECRET_KEY and GENERATED_KEY_FILE.is_file():
+    # So `valence create-token` in any shell finds the key the running service uses.
+    SECRET_KEY = GENERATED_KEY_FILE.read_text().strip()
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "VALENCE_SECRET_KEY (or VALENCE_SECRET_KEY_FILE) is required unless VALENCE_DEBUG=1."
+            "VALENCE_SECRET_KEY (or VALENCE_SECRET_KEY_FILE) is required unless VALENCE_DEBUG=1. "
+            f"bin/serve generates one at {GENERATED_KEY_FILE} on its first run; run it once, or "
+            "set VALENCE_DATA_DIR to the data folder it used."
         )
     SECRET_KEY = "insecure-development-key-only-used-when-VALENCE_DEBUG-is-on"
 
