@@ -235,3 +235,102 @@ def test_the_valence_script_prints_an_error_not_a_traceback(tmp_path, references
     error = capsys.readouterr().err
     assert "nope.jsonl: no such file" in error
     assert "Traceback" not in error
+
+
+# --- seen and unseen entities ------------------------------------------------------------------
+
+
+@pytest.fixture
+def novelty_files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    train = write_jsonl(
+        tmp_path / "train.jsonl",
+        [webnlg("train/1/Id1/Id1", [["Alan_Bean", "birthPlace", "Wheeler,_Texas"]], "x")],
+    )
+    references = write_jsonl(
+        tmp_path / "refs.jsonl",
+        [
+            webnlg("dev/1/Id1/Id1", [["Alan_Bean", "birthPlace", "Wheeler,_Texas"]], "a"),
+            webnlg("dev/1/Id2/Id1", [["Alan_Bean", "occupation", "Test_pilot"]], "b"),
+            webnlg("dev/1/Id3/Id1", [["Elliot_See", "occupation", "Test_pilot"]], "c"),
+        ],
+    )
+    predictions = write_jsonl(
+        tmp_path / "predictions.jsonl",
+        [
+            {"id": "dev/1/Id1/Id1", "triples": [["Alan Bean", "birthPlace", "Wheeler, Texas"]]},
+            {"id": "dev/1/Id2/Id1", "triples": [["Alan Bean", "occupation", "Test pilot"]]},
+            {"id": "dev/1/Id3/Id1", "triples": []},
+        ],
+    )
+    return train, references, predictions
+
+
+def test_entries_are_scored_apart_by_whether_training_saw_their_entities(novelty_files):
+    train, references, predictions = novelty_files
+    report = score("decomposition", predictions, references, "--by-entity-novelty", str(train))[
+        "by_entity_novelty"
+    ]
+    assert {group: report[group]["entries"] for group in ("seen", "mixed", "unseen")} == {
+        "seen": 1,
+        "mixed": 1,
+        "unseen": 1,
+    }
+    assert report["seen"]["strict"]["f1"] == 1.0
+    assert report["unseen"]["strict"]["f1"] == 0.0
+
+
+def test_entity_novelty_applies_to_decomposition_only(novelty_files, references):
+    train, _, _ = novelty_files
+    predictions = write_jsonl(references.parent / "texts.jsonl", [])
+    with pytest.raises(CommandError, match="decomposition only"):
+        score("recomposition", predictions, references, "--by-entity-novelty", str(train))
+
+
+# --- predictions from a registered version -------------------------------------------------------
+
+
+def predict(version: int, data: Path, out: Path) -> None:
+    call_command(
+        "predict_boundary",
+        *("--version", str(version), "--data", str(data), "--out", str(out)),
+        stdout=StringIO(),
+    )
+
+
+@pytest.mark.django_db
+def test_a_versions_predictions_score_as_they_are(scripted_loader, tmp_path, references):
+    from boundary.triples import Triple
+    from tests.factories import ModelVersionFactory
+    from tests.scripted_student import ScriptedStudent
+
+    version = ModelVersionFactory(backend="scripted")
+    answer = [Triple("Alan_Bean", "birthPlace", "Wheeler,_Texas")]
+    scripted_loader.students[version.pk] = ScriptedStudent(answer, confidence=0.7)
+    out = tmp_path / "predictions.jsonl"
+    predict(version.pk, references, out)
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["id"] for line in lines] == [r["id"] for r in REFERENCES]
+    assert lines[0]["confidence"] == 0.7
+    report = score("decomposition", out, references)
+    assert report["exact_set"]["f1"] == pytest.approx(2 / 3)  # two of three records right
+
+
+@pytest.mark.django_db
+def test_a_recomposition_is_predicted_once_per_entry(scripted_loader, tmp_path, references):
+    from tests.factories import ModelVersionFactory
+    from tests.scripted_student import ScriptedStudent
+
+    version = ModelVersionFactory(backend="scripted", direction="recomposition")
+    scripted_loader.students[version.pk] = ScriptedStudent(text="Alan Bean was a test pilot.")
+    out = tmp_path / "texts.jsonl"
+    predict(version.pk, references, out)
+    assert [json.loads(line)["entry_id"] for line in out.read_text().splitlines()] == [
+        "dev/1triples/Astronaut/Id1",
+        "dev/1triples/Astronaut/Id2",
+    ]
+
+
+@pytest.mark.django_db
+def test_predicting_with_an_unknown_version_is_refused(tmp_path, references):
+    with pytest.raises(CommandError, match="no model version"):
+        predict(999, references, tmp_path / "o")

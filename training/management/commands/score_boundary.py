@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from boundary.directions import DECOMPOSITION, DIRECTIONS
 from boundary.triples import Triple, TripleValidationError, parse_triples
+from training.novelty import GROUPS, known_entities, novelty
 from training.official_scoring import SCORER as OFFICIAL_SCORER
 from training.official_scoring import SCORING_LIMITS, read_webnlg_xml, score_decomposition_official
 from training.scoring import score_decomposition, score_recomposition
@@ -39,6 +40,15 @@ class Command(BaseCommand):
                 "included, to compare with published figures (default: the corrected scorer)."
             ),
         )
+        parser.add_argument(
+            "--by-entity-novelty",
+            type=Path,
+            metavar="TRAIN_FILE",
+            help=(
+                "Decomposition only: also score apart the entries whose entities all occur in "
+                "this training JSONL (seen), none do (unseen), or some do (mixed)."
+            ),
+        )
 
     def handle(
         self,
@@ -48,10 +58,15 @@ class Command(BaseCommand):
         references: Path,
         output: Path | None,
         official: bool = False,
+        by_entity_novelty: Path | None = None,
         **options: object,
     ) -> None:
+        if by_entity_novelty is not None and direction != DECOMPOSITION:
+            raise CommandError("--by-entity-novelty applies to decomposition only.")
         if direction == DECOMPOSITION:
-            report = _score_decomposition(predictions, references, official=official)
+            report = _score_decomposition(
+                predictions, references, official=official, train=by_entity_novelty
+            )
         elif official:
             raise CommandError(
                 "--official applies to decomposition only: for recomposition, sacreBLEU's BLEU "
@@ -68,7 +83,9 @@ class Command(BaseCommand):
         self.stdout.write(text)
 
 
-def _score_decomposition(predictions: Path, references: Path, *, official: bool) -> dict[str, Any]:
+def _score_decomposition(
+    predictions: Path, references: Path, *, official: bool, train: Path | None = None
+) -> dict[str, Any]:
     expected: dict[str, list[Triple]] = {}
     for where, record_id, triples in _triple_records(references, allow_empty=False):
         if record_id in expected:
@@ -84,22 +101,44 @@ def _score_decomposition(predictions: Path, references: Path, *, official: bool)
         predicted[record_id] = triples
 
     # A reference without a prediction scores as an empty prediction: it costs recall.
-    paired = [predicted.get(i, []) for i in expected], list(expected.values())
-    if official:
-        try:
-            scores = score_decomposition_official(*paired)
-        except ValueError as error:
-            raise CommandError(
-                f"The 2020 scorer cannot score these predictions: {error}"
-            ) from error
-    else:
-        scores = score_decomposition(*paired)
-    return {
+    report: dict[str, Any] = {
         "direction": "decomposition",
         "scorer": OFFICIAL_SCORER if official else CORRECTED_SCORER,
         "missing_predictions": len(expected) - len(predicted),
-        **scores,
+        **_scores(list(expected), predicted, expected, official=official),
     }
+    if train is not None:
+        known = known_entities(
+            triples for _, _, triples in _triple_records(train, allow_empty=False)
+        )
+        groups: dict[str, list[str]] = {group: [] for group in GROUPS}
+        for record_id, triples in expected.items():
+            groups[novelty(triples, known)].append(record_id)
+        report["by_entity_novelty"] = {
+            "train": str(train),
+            **{
+                group: {"entries": len(ids), **_scores(ids, predicted, expected, official=official)}
+                for group, ids in groups.items()
+                if ids
+            },
+        }
+    return report
+
+
+def _scores(
+    ids: list[str],
+    predicted: dict[str, list[Triple]],
+    expected: dict[str, list[Triple]],
+    *,
+    official: bool,
+) -> dict[str, Any]:
+    paired = [predicted.get(i, []) for i in ids], [expected[i] for i in ids]
+    if not official:
+        return score_decomposition(*paired)
+    try:
+        return score_decomposition_official(*paired)
+    except ValueError as error:
+        raise CommandError(f"The 2020 scorer cannot score these predictions: {error}") from error
 
 
 def _triple_records(path: Path, *, allow_empty: bool) -> Iterator[tuple[str, str, list[Triple]]]:
