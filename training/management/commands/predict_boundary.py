@@ -8,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from boundary.directions import DECOMPOSITION
 from boundary.models import ModelVersion
-from boundary.students import BackendUnavailable, load_student
-from boundary.triples import TripleValidationError, parse_triples
+from boundary.students import BackendUnavailable, StudentBackend, load_student
+from boundary.triples import Triple, TripleValidationError, parse_triples
 from training.datasets import ImportFileError, read_jsonl
 
 
@@ -61,25 +61,29 @@ class Command(BaseCommand):
 
     def _predict(
         self,
-        student: Any,
+        student: StudentBackend,
         direction: str,
         number: int,
         record: dict[str, Any],
         seen_entries: set[str],
     ) -> dict[str, Any] | None:
+        question: str | list[Triple]
         if direction == DECOMPOSITION:
             key: dict[str, Any] = {"id": record.get("id") or f"line{number}"}
-            ask = lambda: student.decompose(record["text"])  # noqa: E731
+            question = record["text"]
         else:
             entry = str(record.get("entry_id") or record.get("id") or f"line{number}")
             if entry in seen_entries:
                 return None  # one recomposition per entry, like the evaluation
             seen_entries.add(entry)
             key = {"entry_id": entry}
-            triples = parse_triples(record["triples"])
-            ask = lambda: student.recompose(triples)  # noqa: E731
+            question = parse_triples(record["triples"])
         try:
-            answer = ask()
+            answer = (
+                student.decompose(question)
+                if isinstance(question, str)
+                else student.recompose(question)
+            )
         except Exception as exc:  # a student that fails on one input: recorded, not fatal
             empty: Any = [] if direction == DECOMPOSITION else ""
             field = "triples" if direction == DECOMPOSITION else "text"
