@@ -88,10 +88,7 @@ class Command(BaseCommand):
             empty: Any = [] if direction == DECOMPOSITION else ""
             field = "triples" if direction == DECOMPOSITION else "text"
             return {**key, field: empty, "confidence": 0.0, "error": str(exc)[:200]}
-        if direction == DECOMPOSITION:
-            return {
-                **key,
-                "triples": [list(t.as_dict().values()) for t in answer.output],
-                "confidence": answer.confidence,
-            }
+        if isinstance(answer.output, list):
+            rows = [[t.subject, t.predicate, t.object] for t in answer.output]
+            return {**key, "triples": rows, "confidence": answer.confidence}
         return {**key, "text": answer.output, "confidence": answer.confidence}
