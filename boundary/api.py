@@ -125,8 +125,28 @@ def _visible_calls(view: generics.GenericAPIView[BoundaryCall]) -> BoundaryCallQ
 
 
 class CallPagination(PageNumberPagination):
+    """`page_size`: empty means the default; 1 to 500 (larger: 500); anything else is a 400."""
+
     page_size_query_param = "page_size"
+    page_size_query_description = "Results per page: 1 to 500 (more: 500); empty: the default."
     max_page_size = 500
+
+    def get_page_size(self, request: Request) -> int | None:
+        # DRF's own silently falls back to the default for "0", "-1", "null" or "abc".
+        raw = request.query_params.get(self.page_size_query_param, "")
+        if raw == "":
+            return self.page_size
+        digits = raw.lstrip("0") if raw.isascii() and raw.isdigit() else ""
+        if not digits:
+            raise serializers.ValidationError(
+                {
+                    self.page_size_query_param: [
+                        f"Must be a whole number from 1 to {self.max_page_size}."
+                    ]
+                }
+            )
+        # More digits than any page size needs would only slow int() down.
+        return self.max_page_size if len(digits) > 6 else min(int(digits), self.max_page_size)
 
 
 class CallListView(generics.ListAPIView[BoundaryCall]):

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
+from django.utils.log import log_response
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -55,6 +56,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     assert isinstance(exc, exceptions.APIException)  # the only kind DRF's handler answers
     if isinstance(exc, ServiceUnavailable):
         response.data = error_body(exc.error_code, str(exc.detail), **exc.extra)
+        _log_as_warning(response, context)
         return response
     code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), "error")
     if isinstance(exc, exceptions.ValidationError):
@@ -71,6 +73,23 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     else:
         response.data = error_body(code, str(exc.detail))
     return response
+
+
+def _log_as_warning(response: Response, context: dict[str, Any]) -> None:
+    """A 503 by design (the LLM is down; the call is stored) is a warning, not an error.
+
+    Django's request logger reports every 5xx at ERROR unless the response says it has been
+    logged; log_response logs it here at WARNING and marks it so.
+    """
+    request = context["request"]
+    log_response(
+        "%s: %s",
+        response.reason_phrase,
+        request.path,
+        response=response,
+        request=getattr(request, "_request", request),  # the HttpRequest under DRF's Request
+        level="warning",
+    )
 
 
 def _flatten(detail: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from boundary.models import BoundaryCall, Direction, ModelVersion
-from boundary.triples import Triple, TripleValidationError, parse_triples
+from boundary.triples import FIELDS, Triple, TripleValidationError, parse_triples
 from boundary.triples_settings import limits_from_settings
 
 
@@ -29,6 +32,50 @@ class StrictFloatField(serializers.FloatField):
         return super().to_internal_value(data)
 
 
+class StrictChoiceField(serializers.ChoiceField):
+    """A ChoiceField that takes only strings and never echoes the input in its error.
+
+    DRF's own repeats any value it refuses, so a lone surrogate (no UTF-8 form) would break the
+    error response itself, and a deeply nested list would be printed whole.
+    """
+
+    default_error_messages = {"invalid_choice": "Must be one of: {choices}."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str) or data not in self.choice_strings_to_values:
+            self.fail("invalid_choice", choices=", ".join(self.choice_strings_to_values))
+        return self.choice_strings_to_values[data]
+
+
+# A lone UTF-16 surrogate (U+D800-U+DFFF) is valid as a JSON escape ("\ud800") but is no
+# character: it has no UTF-8 form, so neither a response nor PostgreSQL could hold it. DRF's
+# CharFields reject it already (ProhibitSurrogateCharactersValidator); triple fields are checked
+# here, with the same message.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate_errors(data: object, path: str) -> dict[str, list[str]]:
+    """Each triple field of untrusted `data` holding a lone surrogate, keyed as parse_triples
+    keys its own errors ("triples[1].subject", for object and list items alike)."""
+    errors: dict[str, list[str]] = {}
+    if not isinstance(data, list):
+        return errors
+    for index, item in enumerate(data):
+        if isinstance(item, Mapping):
+            values = [(name, item.get(name)) for name in FIELDS]
+        elif isinstance(item, list) and len(item) == len(FIELDS):
+            values = list(zip(FIELDS, item, strict=True))
+        else:
+            continue  # parse_triples reports the item itself
+        for name, value in values:
+            if isinstance(value, str) and (found := _SURROGATE.search(value)):
+                message = ProhibitSurrogateCharactersValidator.message.format(
+                    code_point=ord(found.group())
+                )
+                errors[f"{path}[{index}].{name}"] = [str(message)]
+    return errors
+
+
 class TripleSerializer(serializers.Serializer[dict[str, Any]]):
     """Documentation of one triple; validation goes through boundary.triples."""
 
@@ -42,10 +89,17 @@ class TriplesField(serializers.Field[list[Triple], Any, list[dict[str, str]], An
     default_error_messages = {"required": "This field is required."}
 
     def to_internal_value(self, data: Any) -> list[Triple]:
+        path = self.field_name or "triples"
+        errors = _surrogate_errors(data, path)
         try:
-            return parse_triples(data, limits_from_settings(), path=self.field_name or "triples")
+            triples = parse_triples(data, limits_from_settings(), path=path)
         except TripleValidationError as exc:
-            raise serializers.ValidationError(exc.errors) from None
+            for key, messages in errors.items():
+                exc.errors.setdefault(key, []).extend(messages)
+            errors = exc.errors
+        if errors:
+            raise serializers.ValidationError(errors)
+        return triples
 
     def to_representation(self, value: list[Triple]) -> list[dict[str, str]]:
         return [t.as_dict() for t in value]
@@ -111,7 +165,7 @@ class FeedbackSerializer(serializers.Serializer[dict[str, Any]]):
     quality_score = StrictFloatField(min_value=0.0, max_value=1.0, required=False)
     corrected_triples = TriplesField(required=False)
     corrected_text = StrictCharField(required=False, validators=[validate_text])
-    verdict = serializers.ChoiceField(choices=["accept", "reject"], required=False)
+    verdict = StrictChoiceField(choices=["accept", "reject"], required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs:

@@ -61,6 +61,8 @@ def _read_correction(call: BoundaryCall, data: QueryDict, form: ReviewForm) -> N
             form.errors["text"] = ["Write the corrected text."]
         elif len(form.text) > settings.VALENCE_MAX_TEXT_CHARS:
             form.errors["text"] = [f"At most {settings.VALENCE_MAX_TEXT_CHARS} characters."]
+        elif "\x00" in form.text:  # as the API refuses it; PostgreSQL cannot store it
+            form.errors["text"] = ["The text must not contain NUL characters."]
         else:
             form.corrected = form.text
         return

@@ -9,7 +9,7 @@ reviewers never get the same one; a claim lapses after VALENCE_REVIEW_CLAIM_SECO
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +21,19 @@ from django.utils import timezone
 from boundary.models import BoundaryCall, Direction, ReviewStatus, ServedBy
 
 QUEUE_PAGE = 30
+PARAMETERS = ("direction", "served_by", "version", "since", "until", "status", "q")
+
+
+class InvalidFilter(ValueError):
+    """A filter value no query could use; the console answers 400 naming `parameter`."""
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        super().__init__(parameter, problem)
+        self.parameter = parameter
+        self.problem = problem
+
+    def __str__(self) -> str:
+        return f"Invalid filter {self.parameter!r}: {self.problem}"
 
 
 @dataclass(frozen=True)
@@ -35,7 +48,14 @@ class QueueFilters:
 
     @classmethod
     def from_query(cls, query: QueryDict) -> QueueFilters:
-        """Unknown or malformed values are ignored (a filter form must never 500)."""
+        """Unknown or malformed values are ignored (a filter form must never 500).
+
+        A NUL character is not malformed but impossible: no form sends one and no stored text
+        holds one (PostgreSQL cannot even compare with it), so it raises InvalidFilter.
+        """
+        for name in PARAMETERS:
+            if any("\x00" in value for value in query.getlist(name)):
+                raise InvalidFilter(name, "it contains a NUL character (%00).")
         return cls(
             direction=_choice(query.get("direction"), Direction.values),
             served_by=_choice(query.get("served_by"), ServedBy.values),
@@ -74,10 +94,9 @@ class QueueFilters:
             calls = calls.filter(model_version_id=self.version)
         zone = timezone.get_current_timezone()
         if self.since:
-            calls = calls.filter(created_at__gte=datetime.combine(self.since, time.min, zone))
-        if self.until:
-            end = datetime.combine(self.until + timedelta(days=1), time.min, zone)
-            calls = calls.filter(created_at__lt=end)
+            calls = calls.filter(created_at__gte=_day_start(self.since, zone))
+        if self.until and self.until < date.max:  # until the last day: no upper bound
+            calls = calls.filter(created_at__lt=_day_start(self.until + timedelta(days=1), zone))
         if self.search:
             calls = calls.filter(
                 Q(input__icontains=self.search)
@@ -142,6 +161,15 @@ def release(call_id: int, user: Any) -> None:
     BoundaryCall.objects.filter(pk=call_id, claimed_by=user).update(
         claimed_by=None, claimed_until=None
     )
+
+
+def _day_start(day: date, zone: tzinfo) -> datetime:
+    """Midnight starting `day` in `zone`, in UTC (the database's zone). Midnight of 0001-01-01
+    east of UTC falls before the first representable instant, which is as good a bound."""
+    try:
+        return datetime.combine(day, time.min, zone).astimezone(UTC)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _choice(value: str | None, allowed: list[str]) -> str:

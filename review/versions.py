@@ -16,6 +16,9 @@ from boundary.registry import PromotionRefused, RegistryError, do_promote, do_ro
 from review.roles import PROMOTE, VIEW_VERSIONS, requires
 from training.audit import audit_overview
 
+NUL = "\x00"  # no form sends one, and PostgreSQL cannot store it in a reason
+NUL_IN_REASON = "A reason must not contain NUL characters."
+
 
 @require_GET
 @requires(VIEW_VERSIONS)
@@ -60,6 +63,9 @@ def promote(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion, pk=pk)
     reason = request.POST.get("reason", "").strip()
     force = request.POST.get("force") == "on"
+    if NUL in reason:
+        messages.error(request, NUL_IN_REASON)
+        return redirect("review:versions")
     try:
         do_promote(version, acting_user=request.user, reason=reason, force=force)
     except PromotionRefused as refused:
@@ -81,6 +87,9 @@ def rollback(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("review:versions")
     if not reason:
         messages.error(request, "A rollback needs a reason.")
+        return redirect("review:versions")
+    if NUL in reason:
+        messages.error(request, NUL_IN_REASON)
         return redirect("review:versions")
     try:
         event = do_rollback(

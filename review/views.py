@@ -6,9 +6,11 @@ the item's queue row) so moving through the queue never reloads the page.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -27,10 +29,24 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
+def reads_filters(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Pass the view the queue filters of the query string, or answer 400 naming the bad one."""
+
+    @wraps(view)
+    def with_filters(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            filters = queue.QueueFilters.from_query(request.GET)
+        except queue.InvalidFilter as invalid:
+            return HttpResponseBadRequest(str(invalid), content_type="text/plain; charset=utf-8")
+        return view(request, filters, *args, **kwargs)
+
+    return with_filters
+
+
 @require_GET
 @requires(REVIEW)
-def console(request: HttpRequest) -> HttpResponse:
-    filters = queue.QueueFilters.from_query(request.GET)
+@reads_filters
+def console(request: HttpRequest, filters: queue.QueueFilters) -> HttpResponse:
     current = queue.claim_next(request.user, filters)
     return render(
         request,
@@ -48,15 +64,15 @@ def console(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @requires(REVIEW)
-def queue_list(request: HttpRequest) -> HttpResponse:
-    filters = queue.QueueFilters.from_query(request.GET)
+@reads_filters
+def queue_list(request: HttpRequest, filters: queue.QueueFilters) -> HttpResponse:
     return render(request, "review/console.html#queue-list", _queue_context(filters))
 
 
 @require_GET
 @requires(REVIEW)
-def item(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    filters = queue.QueueFilters.from_query(request.GET)
+@reads_filters
+def item(request: HtmxHttpRequest, filters: queue.QueueFilters, pk: int) -> HttpResponse:
     call = get_object_or_404(BoundaryCall, pk=pk)
     queue.claim(call.pk, request.user)
     call.refresh_from_db()
@@ -65,8 +81,8 @@ def item(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @requires(REVIEW)
-def act(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    filters = queue.QueueFilters.from_query(request.GET)
+@reads_filters
+def act(request: HtmxHttpRequest, filters: queue.QueueFilters, pk: int) -> HttpResponse:
     call = get_object_or_404(BoundaryCall, pk=pk)
     if queue.is_claimed_by_other(call, request.user) and (owner := call.claimed_by) is not None:
         message = f"{owner.get_username()} is reviewing this call; pick another one."
