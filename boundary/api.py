@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import generics, serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -13,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from boundary import cascade
-from boundary.errors import ServiceUnavailable
+from boundary.errors import Conflict, PreconditionRequired, ServiceUnavailable
 from boundary.filters import BoundaryCallFilter, ModelVersionFilter
 from boundary.models import BoundaryCall, BoundaryCallQuerySet, ModelVersion
 from boundary.serializers import (
@@ -25,7 +30,7 @@ from boundary.serializers import (
     RecomposeRequestSerializer,
     RecomposeResponseSerializer,
 )
-from boundary.services import do_record_feedback
+from boundary.services import StaleReview, do_record_feedback
 from boundary.teacher import TeacherRateLimited
 
 _ERROR = OpenApiResponse(description='{"error": {"code", "message", "fields"?}}')
@@ -99,7 +104,22 @@ class RecomposeView(_CascadeView):
 class FeedbackView(APIView):
     @extend_schema(
         request=FeedbackSerializer,
-        responses={200: BoundaryCallSerializer, 404: _ERROR, **_ERRORS},
+        parameters=[
+            OpenApiParameter(
+                "If-Match",
+                str,
+                OpenApiParameter.HEADER,
+                description='The review_revision the feedback is based on, e.g. "3" (or the '
+                "body's `revision`).",
+            )
+        ],
+        responses={
+            200: BoundaryCallSerializer,
+            404: _ERROR,
+            409: OpenApiResponse(description="stale_revision: the call was reviewed since"),
+            428: OpenApiResponse(description="revision_required: the call has been reviewed"),
+            **_ERRORS,
+        },
         summary="Score, correct, accept or reject a call",
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -107,14 +127,43 @@ class FeedbackView(APIView):
         data = FeedbackSerializer(data=request.data, context={"call": call})
         data.is_valid(raise_exception=True)
         fields: dict[str, Any] = data.validated_data
-        call = do_record_feedback(
-            call,
-            quality_score=fields.get("quality_score"),
-            corrected_output=fields.get("corrected_triples", fields.get("corrected_text")),
-            verdict=fields.get("verdict"),
-            acting_user=request.user,
-        )
-        return Response(BoundaryCallSerializer(call).data)
+        seen = fields.get("revision", _if_match(request))
+        if seen is None and call.review_revision > 0:
+            raise PreconditionRequired(
+                f"Call {call.pk} has been reviewed; send the review_revision your feedback is "
+                "based on (body `revision` or If-Match).",
+                code="revision_required",
+                extra={"review_revision": call.review_revision},
+            )
+        try:
+            call = do_record_feedback(
+                call,
+                quality_score=fields.get("quality_score"),
+                corrected_output=fields.get("corrected_triples", fields.get("corrected_text")),
+                verdict=fields.get("verdict"),
+                acting_user=request.user,
+                expected_revision=seen,
+            )
+        except StaleReview as stale:
+            raise Conflict(
+                f"Call {call.pk} was reviewed since revision {seen}; reload it and decide again.",
+                code="stale_revision",
+                extra={"review_revision": stale.call.review_revision},
+            ) from None
+        response = Response(BoundaryCallSerializer(call).data)
+        response["ETag"] = f'"{call.review_revision}"'
+        return response
+
+
+def _if_match(request: Request) -> int | None:
+    """The revision in an If-Match header ("3", W/"3" or 3); a malformed one is a 400."""
+    raw = request.headers.get("If-Match")
+    if raw is None:
+        return None
+    value = raw.strip().removeprefix("W/").strip('"')
+    if not (value.isascii() and value.isdigit() and len(value) <= 10):
+        raise serializers.ValidationError({"If-Match": ['Must be a review_revision, e.g. "3".']})
+    return int(value)
 
 
 def _visible_calls(view: generics.GenericAPIView[BoundaryCall]) -> BoundaryCallQuerySet:

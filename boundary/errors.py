@@ -40,6 +40,25 @@ class ServiceUnavailable(exceptions.APIException):
         self.extra = extra
 
 
+class Conflict(exceptions.APIException):
+    """A write based on what the client saw, which has changed since (409)."""
+
+    status_code: int = status.HTTP_409_CONFLICT
+    default_code = "stale_revision"
+
+    def __init__(self, message: str, *, code: str, extra: dict[str, Any]) -> None:
+        super().__init__(message, code)
+        self.error_code = code
+        self.extra = extra
+
+
+class PreconditionRequired(Conflict):
+    """A write that could overwrite someone else's must say what it saw (428, RFC 6585)."""
+
+    status_code = 428
+    default_code = "revision_required"
+
+
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
@@ -57,6 +76,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, ServiceUnavailable):
         response.data = error_body(exc.error_code, str(exc.detail), **exc.extra)
         _log_as_warning(response, context)
+        return response
+    if isinstance(exc, Conflict):
+        response.data = error_body(exc.error_code, str(exc.detail), **exc.extra)
         return response
     code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), "error")
     if isinstance(exc, exceptions.ValidationError):

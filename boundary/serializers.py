@@ -166,9 +166,19 @@ class FeedbackSerializer(serializers.Serializer[dict[str, Any]]):
     corrected_triples = TriplesField(required=False)
     corrected_text = StrictCharField(required=False, validators=[validate_text])
     verdict = StrictChoiceField(choices=["accept", "reject"], required=False)
+    revision = serializers.IntegerField(
+        min_value=0,
+        max_value=2**31 - 1,
+        required=False,
+        help_text=(
+            "The call's `review_revision` this feedback is based on (or send it as If-Match). "
+            "Required once the call has been reviewed: a stale one gets 409, none gets 428, so "
+            "a reviewer's correction is never overwritten unseen."
+        ),
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if not attrs:
+        if not set(attrs) - {"revision"}:
             raise serializers.ValidationError(
                 "Give at least one of quality_score, corrected_triples, corrected_text, verdict."
             )
@@ -214,6 +224,7 @@ class BoundaryCallSerializer(serializers.ModelSerializer[BoundaryCall]):
             "quality_score",
             "corrected_output",
             "review_status",
+            "review_revision",
             "reviewed_at",
             "split",
             "created_at",

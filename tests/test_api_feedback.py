@@ -85,3 +85,93 @@ def test_staff_can_give_feedback_on_any_call(api, user):
     user.save()
     call = BoundaryCallFactory(client=UserFactory())
     assert feedback(api, call, {"quality_score": 1.0}).status_code == 200
+
+
+# --- no lost update across channels: the revision the feedback is based on ----------------------
+
+
+def reviewed_call(user, **fields):
+    """A call a reviewer has already corrected (revision 1)."""
+    return BoundaryCallFactory(
+        client=user,
+        review_status="corrected",
+        corrected_output=[FIXED],
+        review_revision=1,
+        reviewed_by=UserFactory(),
+        **fields,
+    )
+
+
+def test_the_first_feedback_on_an_unreviewed_call_needs_no_revision(api, user):
+    call = BoundaryCallFactory(client=user)
+    response = feedback(api, call, {"verdict": "accept"})
+    assert (response.status_code, response.json()["review_revision"]) == (200, 1)
+    assert response["ETag"] == '"1"'
+
+
+def test_feedback_on_a_reviewed_call_without_a_revision_is_refused(api, user):
+    call = reviewed_call(user)
+    response = feedback(api, call, {"verdict": "reject"})
+    assert response.status_code == 428
+    assert response.json()["error"]["code"] == "revision_required"
+    assert response.json()["error"]["review_revision"] == 1
+    call.refresh_from_db()
+    assert (call.review_status, call.corrected_output) == ("corrected", [FIXED])
+
+
+def test_a_stale_revision_is_a_conflict_and_the_correction_stays(api, user):
+    call = reviewed_call(user)
+    response = feedback(api, call, {"verdict": "reject", "revision": 0})
+    assert response.status_code == 409
+    assert response.json()["error"] == {
+        "code": "stale_revision",
+        "message": response.json()["error"]["message"],
+        "review_revision": 1,
+    }
+    call.refresh_from_db()
+    assert call.review_status == "corrected"
+
+
+def test_the_current_revision_in_the_body_lets_the_feedback_through(api, user):
+    call = reviewed_call(user)
+    response = feedback(api, call, {"verdict": "accept", "revision": 1})
+    assert (response.status_code, response.json()["review_revision"]) == (200, 2)
+
+
+def test_the_revision_may_come_as_if_match(api, user):
+    call = reviewed_call(user)
+    response = api.post(
+        f"/api/v1/calls/{call.pk}/feedback",
+        {"quality_score": 0.2},
+        format="json",
+        HTTP_IF_MATCH='W/"1"',
+    )
+    assert response.status_code == 200
+
+
+def test_a_stale_if_match_is_a_conflict(api, user):
+    call = reviewed_call(user)
+    response = api.post(
+        f"/api/v1/calls/{call.pk}/feedback",
+        {"quality_score": 0.2},
+        format="json",
+        HTTP_IF_MATCH='"0"',
+    )
+    assert response.status_code == 409
+
+
+def test_a_malformed_if_match_is_a_400(api, user):
+    call = reviewed_call(user)
+    response = api.post(
+        f"/api/v1/calls/{call.pk}/feedback",
+        {"quality_score": 0.2},
+        format="json",
+        HTTP_IF_MATCH="abc",
+    )
+    assert response.status_code == 400
+    assert "If-Match" in response.json()["error"]["fields"]
+
+
+def test_a_revision_alone_is_not_feedback(api, user):
+    response = feedback(api, BoundaryCallFactory(client=user), {"revision": 0})
+    assert response.status_code == 400
