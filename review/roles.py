@@ -28,9 +28,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "boundary.view_dashboards",
         "boundary.view_boundarycall",
         "boundary.view_versionevent",
-        "authtoken.view_token",
-        "authtoken.add_token",
-        "authtoken.delete_token",
+        # The admin lists tokens through DRF's TokenProxy, which has permissions of its own.
+        "authtoken.view_tokenproxy",
+        "authtoken.add_tokenproxy",
+        "authtoken.delete_tokenproxy",
     ],
 }
 

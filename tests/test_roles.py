@@ -112,3 +112,17 @@ def test_the_home_page_shows_reviewers_the_last_days_traffic(
         page = client.get("/").content.decode()
     assert "Calls in the last 24 hours" in page
     assert f"<td>{call.served_by}</td><td>1</td>" in page
+
+
+def test_staff_manage_api_tokens_in_the_admin(client):
+    from rest_framework.authtoken.models import Token
+
+    user = member(STAFF)
+    user.is_staff = True  # admin access; the group gives the token permissions
+    user.save()
+    app = UserFactory()
+    client.force_login(user)
+    assert client.get("/admin/authtoken/tokenproxy/").status_code == 200
+    response = client.post("/admin/authtoken/tokenproxy/add/", {"user": app.pk})
+    assert response.status_code == 302
+    assert Token.objects.filter(user=app).exists()
