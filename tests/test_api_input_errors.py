@@ -176,3 +176,18 @@ def test_it_throttles_per_token(api, settings):
     assert response.status_code == 429
     assert response.json()["error"]["code"] == "throttled"
     assert "Retry-After" in response.headers
+
+
+# --- refused before any view: still JSON under /api/ ----------------------------------------------
+
+
+def test_a_bad_host_header_under_the_api_is_a_json_400(client):
+    response = client.get("/api/v1/calls", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
+
+
+def test_a_bad_host_header_elsewhere_keeps_the_html_page(client):
+    response = client.get("/review/", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")

@@ -15,5 +15,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]
 
+handler400 = "valence_site.handlers.bad_request"
+handler403 = "valence_site.handlers.permission_denied"
 handler404 = "valence_site.handlers.not_found"
 handler500 = "valence_site.handlers.server_error"
