@@ -16,9 +16,13 @@ from tests.tiny_models import build_tiny_causal_lm
 @pytest.fixture(autouse=True)
 def _isolated_process_state(settings) -> Iterator[None]:
     """Each test starts with no cached local models and no throttling history."""
-    from django.core.cache import cache
+    from django.core.cache import caches
+    from django.core.cache.backends.db import DatabaseCache
 
-    cache.clear()
+    # A database cache (PostgreSQL runs) is cleared by each test's rolled-back transaction, and
+    # a test without database access must not touch it.
+    if not isinstance(caches["default"], DatabaseCache):
+        caches["default"].clear()
     students.clear_cache()
     serving.clear()
     # Tests change versions with queryset.update(), which sends no signal: no caching here

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -98,3 +100,32 @@ def test_the_cli_explains_a_missing_key_in_one_line(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "bin/serve generates one" in result.stderr
+
+
+def cache_backend(tmp_path, **env: str) -> str:
+    script = "from django.conf import settings; print(settings.CACHES['default']['BACKEND'])"
+    result = run_manage(
+        "shell",
+        "--command",
+        script,
+        env={"VALENCE_DEBUG": "1", "VALENCE_DATA_DIR": str(tmp_path), **env},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().rsplit(".", 1)[-1]
+
+
+def test_every_web_process_shares_one_cache_whatever_the_database(tmp_path):
+    # The throttle history lives there: a per-process cache multiplies the rate limit.
+    assert cache_backend(tmp_path) == "FileBasedCache"
+    postgres = "postgres://postgres@127.0.0.1:5432/valence"
+    assert cache_backend(tmp_path, DATABASE_URL=postgres) == "DatabaseCache"
+    assert cache_backend(tmp_path, REDIS_URL="redis://127.0.0.1:6379/0") == "RedisCache"
+
+
+@pytest.mark.django_db
+def test_a_throttle_history_written_by_one_process_is_read_by_another():
+    from django.core.cache import caches
+
+    mine, another = caches.create_connection("default"), caches.create_connection("default")
+    mine.set("throttle_user_1", [1.0, 2.0], 60)
+    assert another.get("throttle_user_1") == [1.0, 2.0]
