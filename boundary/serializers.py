@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
-from boundary.models import BoundaryCall, Direction, ModelVersion
+from boundary.models import BoundaryCall, Direction, FallbackReason, ModelVersion
 from boundary.triples import FIELDS, Triple, TripleValidationError, parse_triples
 from boundary.triples_settings import limits_from_settings
 
@@ -200,6 +200,12 @@ class FeedbackSerializer(serializers.Serializer[dict[str, Any]]):
 
 class BoundaryCallSerializer(serializers.ModelSerializer[BoundaryCall]):
     degraded = serializers.BooleanField(read_only=True)
+    # "" is a value, not an absence: a call a local model answered (or an imported one) had no
+    # fallback, and the schema's enum must say so or clients reject every such call.
+    fallback_reason = serializers.ChoiceField(
+        choices=[("", "no fallback: answered locally, or imported"), *FallbackReason.choices],
+        read_only=True,
+    )
 
     class Meta:
         model = BoundaryCall

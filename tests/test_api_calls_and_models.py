@@ -85,3 +85,15 @@ def test_the_schema_generates_without_warnings():
     from django.core.management import call_command
 
     call_command("spectacular", "--validate", "--fail-on-warn", stdout=StringIO())
+
+
+def test_the_schema_allows_a_call_that_needed_no_fallback(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    components = schema["components"]["schemas"]
+    field = components["BoundaryCall"]["properties"]["fallback_reason"]
+    allowed = {
+        value
+        for ref in field.get("oneOf", []) + field.get("allOf", [])
+        for value in components[ref["$ref"].rsplit("/", 1)[-1]]["enum"]
+    }
+    assert {"", "low_confidence", "no_active_model"} <= allowed
