@@ -97,3 +97,17 @@ def test_the_schema_allows_a_call_that_needed_no_fallback(client):
         for value in components[ref["$ref"].rsplit("/", 1)[-1]]["enum"]
     }
     assert {"", "low_confidence", "no_active_model"} <= allowed
+
+
+def test_the_request_schemas_state_the_limits_the_service_enforces(client, settings):
+    settings.VALENCE_MAX_TEXT_CHARS = 1234
+    settings.VALENCE_MAX_TRIPLES = 7
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    components = schema["components"]["schemas"]
+    assert components["DecomposeRequestRequest"]["properties"]["text"]["maxLength"] == 1234
+    triples = components["RecomposeRequestRequest"]["properties"]["triples"]
+    assert (triples["minItems"], triples["maxItems"]) == (1, 7)
+    assert components["TripleRequest"]["properties"]["subject"]["maxLength"] == (
+        settings.VALENCE_MAX_FIELD_CHARS
+    )
+    assert len(components["FeedbackRequest"]["anyOf"]) == 4
