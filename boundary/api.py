@@ -198,6 +198,12 @@ class CallPagination(PageNumberPagination):
         return self.max_page_size if len(digits) > 6 else min(int(digits), self.max_page_size)
 
 
+# What every read route can answer besides 200: a bad filter or page size (400), no or a bad
+# token (401), a page past the end (404), over the rate (429).
+_READ_ERRORS = {400: _ERROR, 401: _ERROR, 404: _ERROR, 429: _ERROR}
+
+
+@extend_schema_view(get=extend_schema(responses={200: BoundaryCallSerializer, **_READ_ERRORS}))
 class CallListView(generics.ListAPIView[BoundaryCall]):
     serializer_class = BoundaryCallSerializer
     filterset_class = BoundaryCallFilter
@@ -208,6 +214,11 @@ class CallListView(generics.ListAPIView[BoundaryCall]):
         return _visible_calls(self)
 
 
+@extend_schema_view(
+    get=extend_schema(
+        responses={200: BoundaryCallSerializer, 401: _ERROR, 404: _ERROR, 429: _ERROR}
+    )
+)
 class CallDetailView(generics.RetrieveAPIView[BoundaryCall]):
     serializer_class = BoundaryCallSerializer
     queryset = BoundaryCall.objects.all()
@@ -216,6 +227,7 @@ class CallDetailView(generics.RetrieveAPIView[BoundaryCall]):
         return _visible_calls(self)
 
 
+@extend_schema_view(get=extend_schema(responses={200: ModelVersionSerializer, **_READ_ERRORS}))
 class ModelVersionListView(generics.ListAPIView[ModelVersion]):
     serializer_class = ModelVersionSerializer
     filterset_class = ModelVersionFilter
