@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from boundary.models import BoundaryCall, Direction, FallbackReason, ModelVersion
-from boundary.triples import FIELDS, Triple, TripleValidationError, parse_triples
+from boundary.triples import Triple, TripleValidationError, parse_triples
 from boundary.triples_settings import limits_from_settings
 
 
@@ -47,35 +44,6 @@ class StrictChoiceField(serializers.ChoiceField):
         return self.choice_strings_to_values[data]
 
 
-# A lone UTF-16 surrogate (U+D800-U+DFFF) is valid as a JSON escape ("\ud800") but is no
-# character: it has no UTF-8 form, so neither a response nor PostgreSQL could hold it. DRF's
-# CharFields reject it already (ProhibitSurrogateCharactersValidator); triple fields are checked
-# here, with the same message.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _surrogate_errors(data: object, path: str) -> dict[str, list[str]]:
-    """Each triple field of untrusted `data` holding a lone surrogate, keyed as parse_triples
-    keys its own errors ("triples[1].subject", for object and list items alike)."""
-    errors: dict[str, list[str]] = {}
-    if not isinstance(data, list):
-        return errors
-    for index, item in enumerate(data):
-        if isinstance(item, Mapping):
-            values = [(name, item.get(name)) for name in FIELDS]
-        elif isinstance(item, list) and len(item) == len(FIELDS):
-            values = list(zip(FIELDS, item, strict=True))
-        else:
-            continue  # parse_triples reports the item itself
-        for name, value in values:
-            if isinstance(value, str) and (found := _SURROGATE.search(value)):
-                message = ProhibitSurrogateCharactersValidator.message.format(
-                    code_point=ord(found.group())
-                )
-                errors[f"{path}[{index}].{name}"] = [str(message)]
-    return errors
-
-
 class TripleSerializer(serializers.Serializer[dict[str, Any]]):
     """Documentation of one triple; validation goes through boundary.triples."""
 
@@ -89,17 +57,11 @@ class TriplesField(serializers.Field[list[Triple], Any, list[dict[str, str]], An
     default_error_messages = {"required": "This field is required."}
 
     def to_internal_value(self, data: Any) -> list[Triple]:
-        path = self.field_name or "triples"
-        errors = _surrogate_errors(data, path)
+        # parse_triples refuses what no response or database could hold (NUL, lone surrogates).
         try:
-            triples = parse_triples(data, limits_from_settings(), path=path)
+            return parse_triples(data, limits_from_settings(), path=self.field_name or "triples")
         except TripleValidationError as exc:
-            for key, messages in errors.items():
-                exc.errors.setdefault(key, []).extend(messages)
-            errors = exc.errors
-        if errors:
-            raise serializers.ValidationError(errors)
-        return triples
+            raise serializers.ValidationError(exc.errors) from None
 
     def to_representation(self, value: list[Triple]) -> list[dict[str, str]]:
         return [t.as_dict() for t in value]

@@ -33,6 +33,9 @@ FIELDS = ("subject", "predicate", "object")
 # Short on purpose: generative models pay for every token of the linear form.
 _SEPARATOR = " | "
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A lone UTF-16 surrogate is a valid JSON escape ("\ud800") but no character: it has no UTF-8
+# form, so neither a response nor PostgreSQL can hold it (from a client or from a model).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _MISSING = object()
 
 
@@ -228,6 +231,11 @@ def _clean_field(value: object, limits: TripleLimits) -> str:
         problems.append(
             "Must not contain control characters such as newlines or tabs; "
             f"found U+{ord(control.group()):04X}."
+        )
+    if surrogate := _SURROGATE.search(cleaned):
+        problems.append(
+            f"Must not contain a lone surrogate (U+{ord(surrogate.group()):04X}): "
+            "it is not a character."
         )
     if problems:
         raise _InvalidField(problems)

@@ -412,3 +412,10 @@ def test_same_triples_uses_aliases() -> None:
     b = [Triple("London", "country", "United Kingdom")]
     assert not same_triples(a, b)
     assert same_triples(a, b, aliases={"UK": "United Kingdom"})
+
+
+def test_a_lone_surrogate_from_any_source_is_refused_by_field():
+    # What a model's JSON could hold as "\ud800": no UTF-8 form, so no response or row could.
+    with pytest.raises(TripleValidationError) as refused:
+        parse_triples([{"subject": "A\ud800", "predicate": "p", "object": "B"}])
+    assert "surrogate" in refused.value.errors["triples[0].subject"][0]
