@@ -620,14 +620,10 @@ def chart(report: dict[str, Any]) -> str:
             "Answered locally, and agreement of served answers",
             "share",
             [
-                Line("decompositions answered locally", series("dec_local_share")),
-                Line("recompositions answered locally", series("rec_local_share")),
-                Line(
-                    "decompositions served exactly right", series("dec_served_exact"), dashed=True
-                ),
-                Line(
-                    "local recompositions, round trip", series("rec_local_round_trip"), dashed=True
-                ),
+                Line("decompose: local", series("dec_local_share")),
+                Line("recompose: local", series("rec_local_share")),
+                Line("decompose: served exact", series("dec_served_exact"), dashed=True),
+                Line("recompose: round trip", series("rec_local_round_trip"), dashed=True),
             ],
             y_min=0.0,
             y_max=1.0,
