@@ -16,6 +16,7 @@ urlpatterns = [
         name="series",
     ),
     path("models/", versions.versions, name="versions"),
+    path("models/train", versions.train, name="train"),
     path("models/<int:pk>/progress", versions.progress, name="progress"),
     path("models/<int:pk>/promote", versions.promote, name="promote"),
     path("models/<int:pk>/rollback", versions.rollback, name="rollback"),

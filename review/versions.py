@@ -15,6 +15,15 @@ from boundary.models import IN_FLIGHT, ModelVersion, VersionEvent, VersionStatus
 from boundary.registry import PromotionRefused, RegistryError, do_promote, do_rollback, gate_verdict
 from review.roles import PROMOTE, VIEW_VERSIONS, requires
 from training.audit import audit_overview
+from training.models import TrainingRun
+from training.trigger import queue_training
+
+# What "Train now" offers: every student kind a direction can train (the encoder only decomposes).
+TRAINABLE = [
+    ("decomposition", "encoder"),
+    ("decomposition", "generative"),
+    ("recomposition", "generative"),
+]
 
 NUL = "\x00"  # no form sends one, and PostgreSQL cannot store it in a reason
 NUL_IN_REASON = "A reason must not contain NUL characters."
@@ -44,8 +53,29 @@ def versions(request: HttpRequest) -> HttpResponse:
             "can_promote": can_promote,
             "in_flight": IN_FLIGHT,
             "audit": audit_overview(active),
+            "trainable": TRAINABLE,
         },
     )
+
+
+@require_POST
+@requires(PROMOTE)
+def train(request: HttpRequest) -> HttpResponse:
+    """Queue a training now: the worker runs it, and its row shows live progress."""
+    direction, _, kind = request.POST.get("student", "").partition(":")
+    if (direction, kind) not in TRAINABLE:
+        messages.error(request, "Choose a direction and a kind of student to train.")
+        return redirect("review:versions")
+    version = queue_training(
+        direction, kind=kind, trigger=TrainingRun.Trigger.MANUAL, acting_user=request.user
+    )
+    if version is None:
+        messages.error(request, f"A {direction} {kind} training is already queued or running.")
+    else:
+        messages.success(
+            request, f"v{version.pk} queued: the worker trains {direction} ({kind}); see its row."
+        )
+    return redirect("review:versions")
 
 
 @require_GET

@@ -194,3 +194,21 @@ def test_staff_promote_and_roll_back_in_admin_and_the_audit_log_shows_both(page)
         "rollback",
     ]
     assert BoundaryCall.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_start_a_training_from_the_models_page(page):
+    login_user("sam", STAFF)
+    log_in(page, "sam", "/accounts/login/?next=/models/")
+    page.goto("/models/")
+    page.select_option("select[name=student]", "recomposition:generative")
+    page.get_by_role("button", name="Train").click()
+    page.wait_for_load_state()
+    version = ModelVersion.objects.get()
+    assert (version.direction, version.kind, version.status) == (
+        "recomposition",
+        "generative",
+        "queued",
+    )
+    assert f"v{version.pk} queued" in page.locator("[role=status]").inner_text()
+    assert "queued" in page.locator(f"#version-{version.pk}").inner_text()

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from boundary.models import BoundaryCall, VersionEvent
+from boundary.models import BoundaryCall, ModelVersion, VersionEvent
 from review import metrics
 from review.roles import REVIEWERS, STAFF
 from tests.factories import BoundaryCallFactory, ModelVersionFactory, UserFactory
@@ -205,3 +205,50 @@ def test_the_dashboard_benchmark_runs_end_to_end_on_a_scratch_database():
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_database WHERE datname LIKE '%_dashbench'")
         assert cursor.fetchone()[0] == 0
+
+
+# --- Train now ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """What would be handed to the django-q2 worker."""
+    runs = []
+    monkeypatch.setattr("training.trigger._enqueue", runs.append)
+    return runs
+
+
+def test_staff_queue_a_training_from_the_page(client, enqueued, django_capture_on_commit_callbacks):
+    client.force_login(member(STAFF, username="sam"))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/models/train", {"student": "decomposition:encoder"}, follow=True)
+    version = ModelVersion.objects.get()
+    assert (version.direction, version.kind, version.status) == (
+        "decomposition",
+        "encoder",
+        "queued",
+    )
+    assert version.training_run.trigger == "manual" and version.created_by.username == "sam"
+    assert [run.version_id for run in enqueued] == [version.pk]
+    assert f"v{version.pk} queued" in response.content.decode()
+
+
+def test_a_second_training_of_the_same_student_is_refused(client, enqueued):
+    client.force_login(member(STAFF))
+    client.post("/models/train", {"student": "recomposition:generative"})
+    response = client.post("/models/train", {"student": "recomposition:generative"}, follow=True)
+    assert ModelVersion.objects.count() == 1
+    assert "already queued or running" in response.content.decode()
+
+
+def test_a_student_that_cannot_be_trained_is_refused(client, enqueued):
+    client.force_login(member(STAFF))
+    response = client.post("/models/train", {"student": "recomposition:encoder"}, follow=True)
+    assert not ModelVersion.objects.exists()
+    assert "Choose a direction" in response.content.decode()
+
+
+def test_reviewers_cannot_start_a_training(client, enqueued):
+    client.force_login(member(REVIEWERS))
+    assert client.post("/models/train", {"student": "decomposition:encoder"}).status_code == 403
+    assert not ModelVersion.objects.exists()
