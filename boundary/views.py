@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from boundary.models import BoundaryCall, ModelVersion
+from boundary.students import load_student
 
 
 @require_GET
@@ -42,3 +43,48 @@ def healthz(request: HttpRequest) -> JsonResponse:
     except Exception as exc:  # report, don't crash: this is what a probe wants to read
         return JsonResponse({"status": "error", "database": str(exc)}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database, the job broker, and every active model loads in this process.
+
+    A load balancer should send traffic only where this is 200. A model that cannot load makes
+    the process not ready (it would fall back to the LLM for every call, at full cost); no active
+    model at all is ready (the LLM answers, as on a fresh install).
+    """
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # report, don't crash: this is what a probe wants to read
+        return JsonResponse({"status": "error", "database": str(exc)[:200]}, status=503)
+    checks["broker"] = _broker_check()
+    for version in ModelVersion.objects.active().order_by("direction", "kind"):
+        name = f"v{version.pk} {version.direction}/{version.kind}"
+        try:
+            load_student(version.student_spec())
+        except Exception as exc:  # BackendUnavailable, a corrupt artefact, a missing runtime
+            checks[name] = f"error: {str(exc)[:200]}"
+        else:
+            checks[name] = "ok"
+    ready = all(value == "ok" for value in checks.values())
+    return JsonResponse(
+        {"status": "ok" if ready else "error", **checks}, status=200 if ready else 503
+    )
+
+
+def _broker_check() -> str:
+    """django-q2's broker: Redis answers a ping; the ORM broker is the database just checked."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return "ok"
+    try:
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2).ping()
+    except Exception as exc:
+        return f"error: {str(exc)[:200]}"
+    return "ok"
