@@ -5,27 +5,24 @@ import random
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from boundary.models import Direction, ModelVersion
+from boundary.models import Direction
 from boundary.triples import TripleValidationError, parse_triples
 from training.datasets import ImportFileError, read_jsonl
 from training.evaluation import Example
 from training.pipeline import evaluate_version
+from training.version_command import VersionCommand
 
 
-class Command(BaseCommand):
+class Command(VersionCommand):
     help = (
         "Run a registered version over a reference JSONL file (WebNLG format), score it, and "
         "record the metrics and latency p50/p95 as an Evaluation of that version."
     )
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
-        # `--version N` names the model version, so it replaces Django's own --version flag.
-        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
-
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--version", type=int, required=True, help="ModelVersion id.")
+        super().add_arguments(parser)
         parser.add_argument("--data", type=Path, required=True)
         parser.add_argument("--limit", type=int, help="Score only the first N entries.")
         parser.add_argument(
@@ -45,9 +42,7 @@ class Command(BaseCommand):
         seed: int,
         **options: Any,
     ) -> None:
-        model = ModelVersion.objects.filter(pk=version).first()
-        if model is None:
-            raise CommandError(f"no model version {version}")
+        model = self.model_version(version)
         if not data.is_file():
             raise CommandError(f"{data}: no such file")
         try:

@@ -4,28 +4,24 @@ import json
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from boundary.directions import DECOMPOSITION
-from boundary.models import ModelVersion
 from boundary.students import BackendUnavailable, StudentBackend, load_student
 from boundary.triples import Triple, TripleValidationError, parse_triples
 from training.datasets import ImportFileError, read_jsonl
+from training.version_command import VersionCommand
 
 
-class Command(BaseCommand):
+class Command(VersionCommand):
     help = (
         "Write a registered version's answers to a WebNLG-style JSONL file as predictions that "
         "score-boundary reads: decomposition {id, triples, confidence} per record; "
         "recomposition {entry_id, text, confidence} per entry (its first triple set)."
     )
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> Any:
-        # `--version N` names the model version, so it replaces Django's own --version flag.
-        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
-
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--version", type=int, required=True, help="ModelVersion id.")
+        super().add_arguments(parser)
         parser.add_argument("--data", type=Path, required=True, help="References (JSONL).")
         parser.add_argument("--out", type=Path, required=True, help="Predictions (JSONL).")
         parser.add_argument("--limit", type=int, help="Only the first N records.")
@@ -33,9 +29,7 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, version: int, data: Path, out: Path, limit: int | None, **options: Any
     ) -> None:
-        model = ModelVersion.objects.filter(pk=version).first()
-        if model is None:
-            raise CommandError(f"no model version {version}")
+        model = self.model_version(version)
         if not data.is_file():
             raise CommandError(f"{data}: no such file")
         try:
