@@ -76,7 +76,8 @@ class Window:
 
     @property
     def hourly(self) -> bool:
-        return self.range_name == "24h"
+        """Hours for a day or a week (a new install's week would otherwise be one point)."""
+        return self.range_name in ("24h", "7d")
 
     def calls(self) -> QuerySet[BoundaryCall]:
         calls = BoundaryCall.objects.filter(created_at__gte=self.start, created_at__lt=self.end)
@@ -115,11 +116,15 @@ def fallback_rate(window: Window) -> list[dict[str, Any]]:
 
 
 def latency(window: Window) -> list[dict[str, Any]]:
-    served: dict[str, str] = {"local": ServedBy.STUDENT, "llm": ServedBy.TEACHER}
+    # Every answer produced on this machine is local, the degraded ones (unsure, no LLM) too.
+    served: dict[str, list[str]] = {
+        "local": [ServedBy.STUDENT, ServedBy.DEGRADED],
+        "llm": [ServedBy.TEACHER],
+    }
     if connection.vendor == "postgresql":
         aggregates = {}
         for name, served_by in served.items():
-            only = Q(served_by=served_by)
+            only = Q(served_by__in=served_by)
             aggregates[f"{name}_p50_ms"] = Percentile("latency_ms", 0.5, filter=only)
             aggregates[f"{name}_p95_ms"] = Percentile("latency_ms", 0.95, filter=only)
         rows = window.bucketed().annotate(**aggregates).order_by("bucket")
@@ -193,19 +198,20 @@ def summary(window: Window) -> dict[str, Any]:
     }
 
 
-def _latency_in_python(window: Window, served: dict[str, str]) -> list[dict[str, Any]]:
+def _latency_in_python(window: Window, served: dict[str, list[str]]) -> list[dict[str, Any]]:
+    group_of = {value: name for name, values in served.items() for value in values}
     values: dict[Any, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for row in (
         window.bucketed()
-        .filter(served_by__in=served.values())
+        .filter(served_by__in=list(group_of))
         .values("bucket", "served_by", "latency_ms")
     ):
-        values[row["bucket"]][row["served_by"]].append(row["latency_ms"])
+        values[row["bucket"]][group_of[row["served_by"]]].append(row["latency_ms"])
     result = []
     for bucket in sorted(values):
         columns: dict[str, Any] = {}
-        for name, served_by in served.items():
-            latencies = values[bucket].get(served_by, [])
+        for name in served:
+            latencies = values[bucket].get(name, [])
             columns[f"{name}_p50_ms"] = _round(percentile(latencies, 50))
             columns[f"{name}_p95_ms"] = _round(percentile(latencies, 95))
         result.append(_row({"bucket": bucket}, columns))

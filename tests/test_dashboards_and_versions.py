@@ -74,6 +74,17 @@ def test_latency_is_split_between_local_and_llm_answers(traffic):
     assert (today["local_p50_ms"], today["llm_p50_ms"]) == (5.0, 800.0)
 
 
+def test_a_degraded_answer_counts_as_local_latency():
+    BoundaryCallFactory(served_by="degraded", model_version=ModelVersionFactory(), latency_ms=7.0)
+    [row] = metrics.latency(metrics.Window.parse("24h", ""))
+    assert (row["local_p50_ms"], row["llm_p50_ms"]) == (7.0, None)
+
+
+def test_a_week_is_drawn_by_the_hour():
+    assert metrics.Window.parse("7d", "").hourly
+    assert not metrics.Window.parse("30d", "").hourly
+
+
 def test_review_outcomes_are_rates_per_model_version(traffic):
     [row] = metrics.review_outcomes(metrics.Window.parse("7d", ""))
     assert (row["reviewed"], row["acceptance_rate"], row["correction_rate"]) == (2, 0.5, 0.5)
