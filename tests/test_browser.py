@@ -161,6 +161,22 @@ def test_the_dashboard_draws_its_charts_with_data(page):
     )
     assert set(points) == {"volume", "fallback_rate", "latency", "spend", "review_outcomes"}
     assert all(count > 0 for count in points.values()), points
+    heights = page.evaluate(
+        "() => [...document.querySelectorAll('canvas[data-series]')]"
+        ".map(c => c.getBoundingClientRect().height)"
+    )
+    assert all(100 < height < 400 for height in heights), heights
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dashboard_without_traffic_says_what_will_appear(page):
+    login_user("dana", REVIEWERS)
+    log_in(page, "dana")
+    page.goto("/dashboards/?range=24h")
+    page.wait_for_function("() => !document.querySelector('canvas[data-series]')")
+    empty = page.locator(".chart .empty")
+    assert empty.count() == 5
+    assert "fills in as apps call the API" in empty.first.inner_text()
 
 
 @pytest.mark.django_db(transaction=True)

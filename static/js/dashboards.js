@@ -5,7 +5,9 @@
 
   const label = (bucket, hourly) => {
     const date = new Date(bucket);
-    return hourly ? date.toISOString().slice(11, 16) : date.toISOString().slice(0, 10);
+    // Hourly buckets span up to a week: the day goes with the hour ("11-29 14h").
+    const iso = date.toISOString();
+    return hourly ? `${iso.slice(5, 10)} ${iso.slice(11, 13)}h` : iso.slice(0, 10);
   };
 
   const line = (rows, hourly, columns, options) => ({
@@ -58,8 +60,16 @@
   document.querySelectorAll("canvas[data-series]").forEach(async (canvas) => {
     const response = await fetch(canvas.dataset.url, { headers: { Accept: "application/json" } });
     const body = await response.json();
+    canvas.dataset.rows = String(body.rows.length);
+    if (!body.rows.length) {
+      // Say what will appear instead of drawing empty axes.
+      const empty = document.createElement("p");
+      empty.className = "muted empty";
+      empty.textContent = canvas.dataset.empty;
+      canvas.replaceWith(empty);
+      return;
+    }
     const config = builders[canvas.dataset.series](body.rows, canvas.dataset.hourly === "1");
     new Chart(canvas, config);
-    canvas.dataset.rows = String(body.rows.length);
   });
 })();
