@@ -220,6 +220,12 @@ def summarise(outcomes: Sequence[Outcome], costs: dict[int, tuple[float, float]]
     return row
 
 
+def _window_row(
+    number: int, start: int, outcomes: Sequence[Outcome], costs: dict[int, tuple[float, float]]
+) -> dict[str, Any]:
+    return {"window": number, "first_call": start + 1, **summarise(outcomes, costs)}
+
+
 def _mean(values: Iterable[float | bool | None]) -> float | None:
     present = [float(v) for v in values if v is not None]
     return sum(present) / len(present) if present else None
@@ -235,8 +241,10 @@ class Flywheel:
         self.config = config
         self.say = say
         self.outcomes: list[Outcome] = []
-        self.windows: list[dict[str, Any]] = []
+        self.evaluation_outcomes: list[Outcome] = []
+        self.windows: list[dict[str, Any]] = []  # as printed during the replay (no bill yet)
         self.pauses: list[dict[str, Any]] = []
+        self.round_trip_decomposer = ""
 
     def run(self) -> dict[str, Any]:
         config = self.config
@@ -276,18 +284,17 @@ class Flywheel:
                 folder=config.out_dir / "service",
             )
             try:
-                server.environment["VALENCE_MODEL_DIR"] = str(server.folder / "models")
                 server.prepare([])
                 server.start()
                 server.start_worker()
                 self.say(f"serving on 127.0.0.1:{server.port}; teacher at {teacher.base_url}")
                 self._replay(server, stream)
-                evaluated = self._evaluate(server, evaluation)
+                self._evaluate(server, evaluation)
                 self._round_trips(server)
                 facts = self._service_facts(server)
             finally:
                 server.close()
-            report = self._report(facts, evaluated, teacher.stats(), time.perf_counter() - started)
+            report = self._report(facts, teacher.stats(), time.perf_counter() - started)
         self._write(report)
         return report
 
@@ -301,7 +308,8 @@ class Flywheel:
             "VALENCE_TRAIN_EVERY": str(config.train_every),
             "VALENCE_ENCODER_TRAIN_EVERY": str(config.encoder_train_every),
             "VALENCE_AUTO_TRAIN": ",".join(config.auto_train),
-            "VALENCE_API_RATE": "1000000/second",
+            # Its own model folder, kept with its database in --out/service.
+            "VALENCE_MODEL_DIR": str(config.out_dir / "service" / "models"),
             **config.environment,
         }
 
@@ -331,8 +339,7 @@ class Flywheel:
             batch = stream[start : start + window]
             outcomes = self._send(server, batch)
             self.outcomes.extend(outcomes)
-            row = {"window": len(self.windows) + 1, "first_call": start + 1}
-            row.update(summarise(outcomes, {}))
+            row = _window_row(len(self.windows) + 1, start, outcomes, {})
             self.windows.append(row)
             self.say(_window_line(row))
             if self.config.wait_for_training:
@@ -432,24 +439,20 @@ class Flywheel:
 
     # --- after the stream --------------------------------------------------------------------
 
-    def _evaluate(self, server: ScratchServer, evaluation: Sequence[Request]) -> dict[str, Any]:
-        if not evaluation:
-            return {}
-        self.say(f"evaluating on {len(evaluation)} held-out entries")
-        outcomes = self._send(server, evaluation)
-        self.evaluation_outcomes = outcomes
-        return {"outcomes": outcomes}
+    def _evaluate(self, server: ScratchServer, evaluation: Sequence[Request]) -> None:
+        if evaluation:
+            self.say(f"evaluating on {len(evaluation)} held-out entries")
+            self.evaluation_outcomes = self._send(server, evaluation)
 
     def _round_trips(self, server: ScratchServer) -> None:
         """Decompose every locally served recomposition again with the final local decomposer
         (inside the scratch service, as its own evaluation does)."""
         local = [
             o
-            for o in [*self.outcomes, *getattr(self, "evaluation_outcomes", [])]
+            for o in [*self.outcomes, *self.evaluation_outcomes]
             if o.request.direction == RECOMPOSITION and o.local and isinstance(o.output, str)
         ]
         if not local:
-            self.round_trip_decomposer = ""
             return
         payload = server.folder / "round_trip_in.json"
         payload.write_text(
@@ -479,21 +482,17 @@ class Flywheel:
     def _report(
         self,
         facts: dict[str, Any],
-        evaluated: dict[str, Any],
         teacher: dict[str, int],
         seconds: float,
     ) -> dict[str, Any]:
         costs = {int(k): (v[0], v[1]) for k, v in facts["costs"].items()}
         window = self.config.window
-        windows = []
-        for number, start in enumerate(range(0, len(self.outcomes), window), start=1):
-            row = {"window": number, "first_call": start + 1}
-            row.update(summarise(self.outcomes[start : start + window], costs))
-            windows.append(row)
+        windows = [
+            _window_row(number, start, self.outcomes[start : start + window], costs)
+            for number, start in enumerate(range(0, len(self.outcomes), window), start=1)
+        ]
         whole = summarise(self.outcomes, costs)
-        replayed = {o.call_id for o in self.outcomes} | {
-            o.call_id for o in getattr(self, "evaluation_outcomes", [])
-        }
+        replayed = {o.call_id for o in [*self.outcomes, *self.evaluation_outcomes]}
         # The live audit's own questions to the teacher, for instance.
         other_spend = sum(spent for pk, (spent, _) in costs.items() if pk not in replayed)
         report: dict[str, Any] = {
@@ -515,16 +514,16 @@ class Flywheel:
             "other_teacher_spend_usd": other_spend,
             "pauses": self.pauses,
             "versions": facts["versions"],
-            "round_trip_decomposer": getattr(self, "round_trip_decomposer", ""),
+            "round_trip_decomposer": self.round_trip_decomposer,
         }
         last = self.outcomes[-1000:]
         decompositions = [
             o.latency_ms for o in last if o.request.direction == DECOMPOSITION and o.status == 200
         ]
         report["last_1000_decomposition_p50_ms"] = percentile(decompositions, 50, 0.0)
-        if evaluated:
-            report["evaluation"] = summarise(evaluated["outcomes"], costs)
-            report["evaluation"]["entries"] = len(evaluated["outcomes"])
+        if self.evaluation_outcomes:
+            report["evaluation"] = summarise(self.evaluation_outcomes, costs)
+            report["evaluation"]["entries"] = len(self.evaluation_outcomes)
         return report
 
     def _write(self, report: dict[str, Any]) -> None:
@@ -691,7 +690,7 @@ def dump_service_facts(path: str) -> None:
     versions = []
     for version in ModelVersion.objects.order_by("pk"):
         metrics = version.metrics or {}
-        calibration = metrics.get("calibration") or {}
+        calibration = version.calibration
         versions.append(
             {
                 "id": version.pk,
