@@ -32,6 +32,8 @@ ARTIFACT_VERSION = 1
 MAX_COUNT = 8  # the count head's classes are 0..MAX_COUNT ("MAX_COUNT or more")
 TAG_O, TAG_B, TAG_I = 0, 1, 2
 _WORD_CHAR = re.compile(r"\w")
+_LEADING_JUNK = set(" ,;:)")
+_TRAILING_JUNK = set(" ,;:(")
 
 
 @dataclass(frozen=True)
@@ -160,10 +162,21 @@ def decode_spans(
 
 
 def _snap_to_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """Whole words, without the list punctuation around them ("red beans," → "red beans"),
+    and brackets balanced ("black pudding (morcilla" → "black pudding (morcilla)")."""
     while start > 0 and _WORD_CHAR.match(text[start - 1]) and _WORD_CHAR.match(text[start]):
         start -= 1
     while end < len(text) and _WORD_CHAR.match(text[end]) and _WORD_CHAR.match(text[end - 1]):
         end += 1
+    while start < end and text[start] in _LEADING_JUNK:
+        start += 1
+    while end > start and text[end - 1] in _TRAILING_JUNK:
+        end -= 1
+    opened = text.count("(", start, end) - text.count(")", start, end)
+    if opened > 0 and end < len(text) and text[end] == ")":
+        end += 1
+    elif opened > 0 and text[start] == "(":
+        start += 1
     return start, end
 
 

@@ -16,6 +16,7 @@ training/normaliser.py. Django-free: the ONNX student and the cascade import it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "MONTHS",
     "Normaliser",
     "apply_format",
+    "fold",
     "lexicon_key",
     "parse_date",
     "parse_number",
@@ -107,12 +109,40 @@ def _integer(surface: str) -> str | None:
     return str(int(number)) if number is not None and number == int(number) else None
 
 
+_PLURAL_ENDINGS = (("ies", "y"), ("oes", "o"), ("ches", "ch"), ("shes", "sh"), ("xes", "x"))
+
+
+def singular(surface: str) -> str | None:
+    """The last word made singular by the regular English rules, or None if it is not plural.
+
+    Only a rule the normaliser *learned* to trust for a slot applies it (`noodles` → `Noodle`
+    where a slot's canonical forms are singular); irregular words are the lexicon's job.
+    """
+    head, _, last = surface.rpartition(" ")
+    lowered = last.lower()
+    if len(lowered) < 4 or not lowered.endswith("s") or lowered.endswith(("ss", "us", "is")):
+        return None
+    for ending, replacement in _PLURAL_ENDINGS:
+        if lowered.endswith(ending):
+            last = last[: -len(ending)] + replacement
+            break
+    else:
+        last = last[:-1]
+    return f"{head} {last}" if head else last
+
+
+def _singular_underscored(surface: str) -> str | None:
+    made = singular(surface)
+    return "_".join(made.split()) if made else None
+
+
 _BASE_FORMATS = {
     "as_written": _as_written,
     "underscored": _underscored,
     "iso_date": _iso_date,
     "decimal": _decimal,
     "integer": _integer,
+    "singular_underscored": _singular_underscored,
 }
 FORMATS = tuple(_BASE_FORMATS) + tuple(f"quoted_{name}" for name in _BASE_FORMATS)
 
@@ -131,36 +161,84 @@ class Normaliser:
     """Learned surface → canonical rules; serialisable to JSON with the model artefact."""
 
     lexicon: dict[str, str] = field(default_factory=dict)
+    # Where one surface means different entities in different slots ("noodles": an ingredient
+    # `Noodle`, or the start of a main-ingredient list), the slot's own reading comes first.
+    slot_lexicon: dict[str, dict[str, str]] = field(default_factory=dict)
     formats: dict[str, list[str]] = field(default_factory=dict)  # "pred|role" → ranked formats
     default_formats: dict[str, list[str]] = field(default_factory=dict)  # role → ranked formats
+    # Every canonical entity the training data named, by the folded form it reads as: a
+    # formatted span that folds to one of them *is* that entity ("Arros negre" → "Arròs_negre").
+    entities: dict[str, str] = field(default_factory=dict)
 
     def canonical(self, surface: str, predicate: str, role: str) -> str:
-        known = self.lexicon.get(lexicon_key(surface))
+        key = lexicon_key(surface)
+        known = self.slot_lexicon.get(f"{predicate}|{role}", {}).get(key) or self.lexicon.get(key)
         if known is not None:
             return known
         ranked = self.formats.get(f"{predicate}|{role}") or self.default_formats.get(role, [])
         for name in [*ranked, "as_written"]:
             value = apply_format(name, surface)
             if value is not None:
-                return value
+                return self._known_entity(value)
         return surface
+
+    def _known_entity(self, value: str) -> str:
+        """The training data's spelling of `value` (accents, case, `_`), quoted as the slot's
+        format quotes: "Arros negre" → "Arròs_negre", "noodle" → "Noodle"."""
+        known = self.entities.get(entity_key(value))
+        if known is None:
+            return value
+        bare = _unquoted(known)
+        return f'"{bare}"' if _unquoted(value) != value else bare
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "lexicon": self.lexicon,
+            "slot_lexicon": self.slot_lexicon,
             "formats": self.formats,
             "default_formats": self.default_formats,
+            "entities": self.entities,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Normaliser:
         return cls(
-            lexicon=dict(data.get("lexicon", {})),
+            # Re-keyed: artefacts written before keys folded accents still look up right.
+            lexicon={lexicon_key(k): v for k, v in data.get("lexicon", {}).items()},
+            slot_lexicon={
+                slot: dict(entries) for slot, entries in data.get("slot_lexicon", {}).items()
+            },
             formats={k: list(v) for k, v in data.get("formats", {}).items()},
             default_formats={k: list(v) for k, v in data.get("default_formats", {}).items()},
+            entities=dict(data.get("entities", {})),
         )
 
 
+def fold(text: str) -> str:
+    """Lower case without accents, one character for one (so offsets into `text` still hold).
+
+    "Susana Díaz" and "Susana Diaz" fold alike: people type names without their accents.
+    """
+    folded = []
+    for char in text:
+        lowered = char.lower()
+        bare = "".join(
+            c for c in unicodedata.normalize("NFKD", lowered) if not unicodedata.combining(c)
+        )
+        folded.append(bare if len(bare) == 1 and len(lowered) == 1 else char)
+    return "".join(folded)
+
+
 def lexicon_key(surface: str) -> str:
-    """How the lexicon looks surfaces up (and how training stores them): case and spacing fold."""
-    return " ".join(surface.lower().split())
+    """How the lexicon looks surfaces up (and how training stores them): case, accents and
+    spacing fold."""
+    return " ".join(fold(surface).split())
+
+
+def entity_key(canonical: str) -> str:
+    """How a canonical entity reads once quotes, underscores, case and accents are set aside."""
+    return lexicon_key(_unquoted(canonical.strip()).replace("_", " "))
+
+
+def _unquoted(value: str) -> str:
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value

@@ -127,8 +127,7 @@ class _Student:
 def test_calibration_reports_agreement_measured_on_examples_it_did_not_choose_on():
     report = evaluate(_Student(), "decomposition", _examples(200), target=0.3)
     calibration = report.metrics["calibration"]
-    assert calibration["chosen_on"] + calibration["measured_on"] == 200
-    assert calibration["measured_on"] > 50
+    assert calibration["chosen_on"] == calibration["measured_on"] == 200  # cross-fitted
     held_out = calibration["held_out"]
     assert held_out["count"] == calibration["measured_on"]
     low, high = held_out["agreement_interval"]
@@ -181,3 +180,44 @@ def test_recomposition_is_round_tripped_through_the_active_local_decomposer(scri
     assert decomposer("Chris likes composable architectures.") == [CHRIS]
     assert name == f"v{version.pk} (generative)"
     assert round_trip_decomposer("decomposition") == (None, "")
+
+
+class _RightOnOneHalf:
+    """Confident everywhere, right only on the examples of `right`: a threshold chosen there
+    looks perfect, and only measuring it on the other half shows what it delivers."""
+
+    def __init__(self, right: set[str]) -> None:
+        self.right = right
+
+    def decompose(self, text: str):
+        from boundary.students import StudentAnswer
+
+        number = int(text.split()[1])
+        obj = f"tool {number}" if text in self.right else "something else"
+        return StudentAnswer([Triple(f"Person {number}", "uses", obj)], 0.9)
+
+
+def test_each_half_is_measured_by_the_threshold_chosen_on_the_other():
+    examples = _examples(200)
+    first, second = held_apart(examples)
+    right = {str(examples[i].source) for i in first}
+    report = evaluate(_RightOnOneHalf(right), "decomposition", examples, target=0.9)
+    held_out = report.metrics["calibration"]["held_out"]
+    # Chosen on the right half, 0.9 accepts the wrong half: all of its answers disagree.
+    # Chosen on the wrong half, no threshold exists: the right half is never answered.
+    assert held_out["answered"] == len(second)
+    assert held_out["agreement"] == 0.0
+
+
+def test_pooled_folds_add_up_as_one_measurement():
+    from training.evaluation import pooled, wilson_interval
+
+    folds = [
+        {"count": 10, "answered": 4, "right": 4, "kept_triples": {"kept": 5, "right": 5}},
+        {"count": 30, "answered": 6, "right": 3, "kept_triples": {"kept": 5, "right": 0}},
+    ]
+    result = pooled(folds)
+    assert (result["count"], result["answered"], result["agreement"]) == (40, 10, 0.7)
+    assert result["fallback_rate"] == 0.75
+    assert result["agreement_interval"] == wilson_interval(7, 10)
+    assert result["kept_triples"]["precision"] == 0.5

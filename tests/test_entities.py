@@ -124,3 +124,67 @@ def test_the_normaliser_survives_a_json_round_trip():
 
     normaliser = learn_normaliser(_observations())
     assert Normaliser.from_dict(normaliser.as_dict()) == normaliser
+
+
+@pytest.mark.parametrize(
+    ("text", "canonical", "surface"),
+    [
+        (
+            "Ajoblanco is from Andalusia, where Susana Diaz is the leader.",
+            "Susana_Díaz",
+            "Susana Diaz",
+        ),
+        ("Noodles are an ingredient in batchoy.", "Noodle", "Noodles"),
+        ("Baked Alaska and cookies are desserts.", "Cookie", "cookies"),
+        ("A bacon sandwich is popular in the UK.", "United_Kingdom", "UK"),
+        ("The capital of the U.S. is Washington.", "United_States", "U.S."),
+    ],
+)
+def test_entities_are_found_without_their_accents_in_the_plural_or_shortened(
+    text, canonical, surface
+):
+    assert _surface(text, canonical) == surface
+
+
+def test_an_acronym_matches_only_in_capitals():
+    assert find_span("Tell us about it.", "United_States") is None
+
+
+def test_offsets_survive_accent_folding():
+    text = "Arròs negre comes from Spain."
+    assert _surface(text, "Arros_negre") == "Arròs negre"
+
+
+def test_a_slot_whose_entities_are_singular_learns_to_singularise():
+    observations = [
+        ("noodles", "Noodle", "ingredient", "object"),
+        ("lemons", "Lemon", "ingredient", "object"),
+        ("shrimps", "Shrimp", "ingredient", "object"),
+        ("Bacon", "Bacon", "ingredient", "object"),
+        ("fried chicken", "Fried_chicken", "ingredient", "object"),
+    ]
+    normaliser = learn_normaliser(observations, entities=["Tomato"])
+    assert normaliser.canonical("tomatoes", "ingredient", "object") == "Tomato"
+    assert normaliser.canonical("strawberries", "ingredient", "object") == "strawberry"
+    assert normaliser.canonical("Gram flour", "ingredient", "object") == "Gram_flour"
+
+
+def test_a_span_without_its_accents_comes_out_as_the_entity_the_data_knows():
+    normaliser = learn_normaliser(
+        [("Aarhus Airport", "Aarhus_Airport", "location", "subject")],
+        entities=["Arròs_negre"],
+    )
+    assert normaliser.canonical("Arros negre", "country", "subject") == "Arròs_negre"
+
+
+def test_a_known_entity_does_not_override_a_slots_quoting():
+    observations = [("1.8 g", '"1.8 g"', "fat", "object"), ("Bacon", "Bacon", "food", "object")]
+    normaliser = learn_normaliser(observations, entities=['"Bacon"'])
+    assert normaliser.canonical("Bacon", "food", "object") == "Bacon"
+
+
+def test_a_lexicon_written_before_accents_folded_still_looks_up():
+    from boundary.entities import Normaliser
+
+    old = Normaliser.from_dict({"lexicon": {"susana díaz": "Susana_Díaz_(politician)"}})
+    assert old.canonical("Susana Diaz", "leader", "object") == "Susana_Díaz_(politician)"

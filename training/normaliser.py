@@ -12,19 +12,30 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from boundary.entities import (
     FORMATS,
     MONTHS,
     Normaliser,
     apply_format,
+    entity_key,
+    fold,
     lexicon_key,
     parse_date,
     parse_number,
 )
 from boundary.triples import Triple
 
-__all__ = ["align", "display_form", "find_span", "learn_normaliser", "surface_candidates"]
+__all__ = [
+    "acronyms",
+    "align",
+    "display_form",
+    "find_span",
+    "learn_normaliser",
+    "plural",
+    "surface_candidates",
+]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -65,6 +76,8 @@ def surface_candidates(canonical: str) -> list[str]:
         candidates.append(without_brackets)
     if "," in shown:
         candidates.append(shown.split(",")[0].strip())
+    if number is None and parsed_date is None:
+        candidates += [plural(c) for c in list(candidates)]
     seen: set[str] = set()
     unique: list[str] = []
     for candidate in candidates:
@@ -74,15 +87,36 @@ def surface_candidates(canonical: str) -> list[str]:
     return unique
 
 
+def plural(word_or_phrase: str) -> str:
+    """The regular English plural of the last word ("Noodle" → "Noodles", "Berry" → "Berries")."""
+    if re.search(r"[^aeiou]y$", word_or_phrase, re.I):
+        return word_or_phrase[:-1] + "ies"
+    if re.search(r"(s|x|z|ch|sh|o)$", word_or_phrase, re.I):
+        return word_or_phrase + "es"
+    return word_or_phrase + "s"
+
+
+def acronyms(shown: str) -> list[str]:
+    """ "United Kingdom" → "UK", "U.K.": how a name of capitalised words is often shortened."""
+    words = [w for w in shown.split() if w[0].isalpha()]
+    if len(words) < 2 or not all(w[0].isupper() for w in words):
+        return []
+    letters = [w[0] for w in words]
+    return ["".join(letters), "".join(f"{letter}." for letter in letters)]
+
+
 def find_span(
     text: str, canonical: str, taken: Sequence[tuple[int, int]] = ()
 ) -> tuple[int, int] | None:
-    """Character span of `canonical` in `text`: an exact (case-insensitive) match of a surface
-    candidate at word boundaries, else the best fuzzy window of words (token F1 ≥ 0.6)."""
-    lowered = text.lower()
-    for candidate in surface_candidates(canonical):
-        pattern = re.compile(rf"(?<!\w){re.escape(candidate.lower())}(?!\w)")
-        for match in pattern.finditer(lowered):
+    """Character span of `canonical` in `text`: an exact match of a surface candidate at word
+    boundaries (ignoring case and accents; an acronym only in capitals), else the best fuzzy
+    window of words (token F1 ≥ 0.6)."""
+    folded = fold(text)
+    searches = [(folded, fold(candidate)) for candidate in surface_candidates(canonical)]
+    searches += [(text, acronym) for acronym in acronyms(display_form(canonical))]
+    for haystack, candidate in searches:
+        pattern = re.compile(rf"(?<!\w){re.escape(candidate)}(?!\w)")
+        for match in pattern.finditer(haystack):
             span = (match.start(), match.end())
             if not _overlaps(span, taken):
                 return span
@@ -90,7 +124,7 @@ def find_span(
 
 
 def _fuzzy_span(text: str, shown: str, taken: Sequence[tuple[int, int]]) -> tuple[int, int] | None:
-    wanted = [w.lower() for w in _WORD.findall(shown)]
+    wanted = [fold(w) for w in _WORD.findall(shown)]
     if not wanted:
         return None
     words = list(_WORD.finditer(text))
@@ -98,7 +132,7 @@ def _fuzzy_span(text: str, shown: str, taken: Sequence[tuple[int, int]]) -> tupl
     best: tuple[float, tuple[int, int]] | None = None
     for start in range(len(words)):
         for end in range(start, min(len(words), start + len(wanted) + 1)):
-            window = Counter(w[0].lower() for w in words[start : end + 1])
+            window = Counter(fold(w[0]) for w in words[start : end + 1])
             common = sum((window & wanted_counts).values())
             if not common:
                 continue
@@ -128,6 +162,7 @@ def align(text: str, triples: Sequence[Triple]) -> dict[str, tuple[int, int]]:
 def learn_normaliser(
     observations: Iterable[tuple[str, str, str, str]],
     *,
+    entities: Iterable[str] = (),
     min_lexicon_count: int = 2,
     min_lexicon_share: float = 0.6,
 ) -> Normaliser:
@@ -136,12 +171,19 @@ def learn_normaliser(
     A surface enters the lexicon only when it was seen often enough and mostly meant one
     canonical form that no format rule would produce anyway (no point storing "Aarhus" →
     "Aarhus"). Formats are ranked per predicate and role by how often they reproduced the
-    canonical form when they applied; the first one that applies to a new surface is used.
+    canonical form when they applied (case aside: the known-entity table restores it); the
+    first one that applies to a new surface is used.
+    Every canonical entity seen (observed, or named in `entities`: those no span was found for
+    count too) is remembered by its folded form, so a span spelled without its accents still
+    comes out as the entity the data knows.
     """
     by_surface: dict[str, Counter[str]] = {}
     slot_tallies: dict[str, dict[str, list[int]]] = {}  # slot → format → [right, applied]
     role_tallies: dict[str, dict[str, list[int]]] = {}
+    known: dict[str, Counter[str]] = {}
     rows = list(observations)
+    for canonical in [*entities, *(row[1] for row in rows)]:
+        known.setdefault(entity_key(canonical), Counter())[canonical] += 1
     for surface, canonical, predicate, role in rows:
         by_surface.setdefault(lexicon_key(surface), Counter())[canonical] += 1
         for name in FORMATS:
@@ -153,26 +195,48 @@ def learn_normaliser(
                 role_tallies.setdefault(role, {}),
             ):
                 tally = tallies.setdefault(name, [0, 0])
-                tally[0] += value == canonical
+                tally[0] += _loosely(value) == _loosely(canonical)
                 tally[1] += 1
     normaliser = Normaliser(
         formats={slot: _ranked(tallies) for slot, tallies in slot_tallies.items()},
         default_formats={role: _ranked(tallies) for role, tallies in role_tallies.items()},
+        entities={key: counts.most_common(1)[0][0] for key, counts in known.items()},
     )
-    for key, counts in by_surface.items():
-        canonical, count = counts.most_common(1)[0]
-        total = sum(counts.values())
-        if count < min_lexicon_count or count / total < min_lexicon_share:
-            continue
-        normaliser.lexicon[key] = canonical
-    # Drop entries the rules reproduce anyway: they only make the artefact bigger.
+    by_slot: dict[tuple[str, str], Counter[str]] = {}
     for surface, canonical, predicate, role in rows:
-        key = lexicon_key(surface)
-        if normaliser.lexicon.get(key) == canonical:
-            normaliser.lexicon.pop(key)
-            if normaliser.canonical(surface, predicate, role) != canonical:
-                normaliser.lexicon[key] = canonical
+        by_slot.setdefault((f"{predicate}|{role}", lexicon_key(surface)), Counter())[canonical] += 1
+    trusted = _trusted(by_surface, min_lexicon_count, min_lexicon_share)
+    trusted_in_slot = _trusted(by_slot, min_lexicon_count, min_lexicon_share)
+    # Keep only entries some observed surface needs: the rules (or the global entry) get the
+    # others right anyway, and the artefact stays small.
+    for surface, canonical, predicate, role in rows:
+        key, slot = lexicon_key(surface), f"{predicate}|{role}"
+        if trusted.get(key) == canonical and normaliser.canonical(surface, predicate, role) != (
+            canonical
+        ):
+            normaliser.lexicon[key] = canonical
+    for surface, canonical, predicate, role in rows:
+        key, slot = lexicon_key(surface), f"{predicate}|{role}"
+        if trusted_in_slot.get((slot, key)) == canonical and (
+            normaliser.canonical(surface, predicate, role) != canonical
+        ):
+            normaliser.slot_lexicon.setdefault(slot, {})[key] = canonical
     return normaliser
+
+
+def _trusted(counts: dict[Any, Counter[str]], min_count: int, min_share: float) -> dict[Any, str]:
+    """The canonical form each key mostly meant, where it was seen often enough to trust."""
+    trusted = {}
+    for key, meanings in counts.items():
+        canonical, count = meanings.most_common(1)[0]
+        if count >= min_count and count / sum(meanings.values()) >= min_share:
+            trusted[key] = canonical
+    return trusted
+
+
+def _loosely(value: str) -> str:
+    """A format is right if it only misses the case of a letter (`_` and quotes still count)."""
+    return value.casefold()
 
 
 def _ranked(tallies: dict[str, list[int]]) -> list[str]:

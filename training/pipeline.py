@@ -134,6 +134,13 @@ def _record_interruption(run: TrainingRun, exc: BaseException) -> None:
         logger.exception("could not record that v%s was interrupted by %s", run.version_id, name)
 
 
+def eval_cap(kind: str) -> int:
+    """How many eval-split pairs judge a candidate of this kind (evaluation time is the cost)."""
+    if kind == ModelKind.ENCODER:
+        return int(settings.VALENCE_ENCODER_EVAL_MAX_PAIRS)
+    return int(settings.VALENCE_EVAL_MAX_PAIRS)
+
+
 def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
     from training.base_models import resolve_base_model
 
@@ -142,7 +149,7 @@ def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
         eligible_pairs(direction),
         held_out=held_out_keys(),
         max_train=run.config.get("max_train_pairs"),
-        max_eval=run.config.get("max_eval_pairs") or settings.VALENCE_EVAL_MAX_PAIRS,
+        max_eval=run.config.get("max_eval_pairs") or eval_cap(version.kind),
     )
     train, held_out = split.train, split.evaluation
     if not train:

@@ -250,11 +250,14 @@ VALENCE_REGISTRY_CACHE_SECONDS = env_float("VALENCE_REGISTRY_CACHE_SECONDS", 2.0
 # The review console: how long an opened item stays reserved for its reviewer.
 VALENCE_REVIEW_CLAIM_SECONDS = env_int("VALENCE_REVIEW_CLAIM_SECONDS", 600, minimum=10)
 VALENCE_EVAL_MAX_PAIRS = env_int("VALENCE_EVAL_MAX_PAIRS", 300, minimum=1)
+# An encoder answers in milliseconds, so it can be judged on many more pairs: a one-sided 95 %
+# bound needs hundreds of accepted answers before it can show 95 % agreement.
+VALENCE_ENCODER_EVAL_MAX_PAIRS = env_int("VALENCE_ENCODER_EVAL_MAX_PAIRS", 3000, minimum=1)
 # Calibration: the lowest threshold whose accepted eval answers agree with the reference this often.
 VALENCE_CALIBRATION_TARGET = env_float("VALENCE_CALIBRATION_TARGET", 0.95, minimum=0, maximum=1)
 # ...and with how much confidence: the Wilson lower bound at this z must reach the target
-# (1.96: one-sided 97.5 %; 0: the point estimate, which held-out data shows is optimistic).
-VALENCE_CALIBRATION_Z = env_float("VALENCE_CALIBRATION_Z", 1.96, minimum=0, maximum=5)
+# (1.645: one-sided 95 %; 0: the point estimate, which held-out data shows is optimistic).
+VALENCE_CALIBRATION_Z = env_float("VALENCE_CALIBRATION_Z", 1.645, minimum=0, maximum=5)
 VALENCE_AUTO_PROMOTE = env_bool("VALENCE_AUTO_PROMOTE", True)
 # Live quality audit (training.audit): this share of locally served answers (a stable hash of the
 # call id) is re-asked to the LLM by a background task, up to this many USD a day (UTC); an

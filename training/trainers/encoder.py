@@ -190,12 +190,17 @@ def train_encoder(
         raise ValueError("no triple of the training data could be aligned to its text")
     index = {predicate: number + 1 for number, predicate in enumerate(predicates)}
     normaliser = learn_normaliser(
-        (text[a:b], entity, t.predicate, role)
-        for text, triples, spans in alignments
-        for t in triples
-        for entity, role in ((t.subject, "subject"), (t.object, "object"))
-        if (span := spans.get(entity)) is not None
-        for a, b in [span]
+        (
+            (text[a:b], entity, t.predicate, role)
+            for text, triples, spans in alignments
+            for t in triples
+            for entity, role in ((t.subject, "subject"), (t.object, "object"))
+            if (span := spans.get(entity)) is not None
+            for a, b in [span]
+        ),
+        entities=(
+            e for _, triples, _ in alignments for t in triples for e in (t.subject, t.object)
+        ),
     )
     encoded = [
         item
