@@ -219,8 +219,8 @@ def reaches(right: int, count: int, target: float, z: float) -> bool:
 
     The lower bound of the Wilson interval must reach it (z = 1.645: "at least the target, with
     95 % confidence", one-sided), not the point estimate: the lowest threshold whose sample
-    agreement just touches the target sits on a lucky streak, and held-out data then delivers less (WebNLG encoder: 95 % chosen,
-    about 90 % delivered). z = 0 is the plain point estimate.
+    agreement just touches the target sits on a lucky streak, and held-out data then delivers
+    less (WebNLG encoder: 95 % chosen, about 90 % delivered). z = 0 is the plain point estimate.
     """
     if not count:
         return True
