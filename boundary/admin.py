@@ -51,10 +51,12 @@ class BoundaryCallAdmin(ReadOnlyAdmin):
         "cost_usd",
         "review_status",
         "client",
+        "origin",
     ]
     list_filter = [
         "direction",
         "served_by",
+        "origin",
         "model_version",
         "fallback_reason",
         "review_status",

@@ -33,6 +33,7 @@ from boundary.fingerprint import (
 )
 from boundary.models import (
     BoundaryCall,
+    CallOrigin,
     Direction,
     FallbackReason,
     ModelVersion,
@@ -62,7 +63,11 @@ class Unserved(Exception):
 
 
 def decompose(
-    text: str, *, client: Any = None, teacher: AnthropicTeacher | None = None
+    text: str,
+    *,
+    client: Any = None,
+    teacher: AnthropicTeacher | None = None,
+    origin: str = CallOrigin.API,
 ) -> BoundaryCall:
     """Text → triples. Raises Unserved (after storing the call) when nobody can answer."""
     return _Cascade(
@@ -74,11 +79,16 @@ def decompose(
         ask_teacher=lambda t: t.decompose(text),
         teacher=teacher or teacher_from_settings(),
         client=client,
+        origin=origin,
     ).run()
 
 
 def recompose(
-    triples: Sequence[Triple], *, client: Any = None, teacher: AnthropicTeacher | None = None
+    triples: Sequence[Triple],
+    *,
+    client: Any = None,
+    teacher: AnthropicTeacher | None = None,
+    origin: str = CallOrigin.API,
 ) -> BoundaryCall:
     """Triples → text. Raises Unserved (after storing the call) when nobody can answer."""
     triples = list(triples)
@@ -91,7 +101,65 @@ def recompose(
         ask_teacher=lambda t: t.recompose(triples),
         teacher=teacher or teacher_from_settings(),
         client=client,
+        origin=origin,
     ).run()
+
+
+@dataclass(frozen=True)
+class VersionSays:
+    """One active version's own answer to an input, asked outside the cascade."""
+
+    version: ModelVersion
+    threshold: float | None  # None: uncalibrated, so it never answers alone
+    answer: StudentAnswer | None  # None when it failed; `error` says how
+    error: str
+    latency_ms: float
+
+    @property
+    def sure(self) -> bool:
+        """Whether the cascade would let it answer alone (at or above its threshold)."""
+        return (
+            self.answer is not None
+            and self.threshold is not None
+            and self.answer.confidence >= self.threshold
+        )
+
+
+def decompose_with_each_version(text: str) -> list[VersionSays]:
+    """What every active decomposer says about `text` on its own, cheapest first. Stores nothing."""
+    return _ask_each_version(Direction.DECOMPOSITION, lambda backend: backend.decompose(text))
+
+
+def recompose_with_each_version(triples: Sequence[Triple]) -> list[VersionSays]:
+    """What every active recomposer says about `triples` on its own. Stores nothing."""
+    triples = list(triples)
+    return _ask_each_version(Direction.RECOMPOSITION, lambda backend: backend.recompose(triples))
+
+
+def _ask_each_version(
+    direction: str, ask: Callable[[StudentBackend], StudentAnswer]
+) -> list[VersionSays]:
+    said = []
+    for version in serving_versions(direction):
+        started = time.perf_counter()
+        answer: StudentAnswer | None = None
+        error = ""
+        try:
+            answer = ask(load_student(version.student_spec()))
+            _check_answer(direction, answer)
+        except Exception as exc:  # reported beside the others, as the cascade falls through it
+            answer, error = None, f"{type(exc).__name__}: {exc}"[:500]
+        threshold = _threshold(version)
+        said.append(
+            VersionSays(
+                version=version,
+                threshold=None if math.isinf(threshold) else threshold,
+                answer=answer,
+                error=error,
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
+        )
+    return said
 
 
 TEACHER_STAGE = "teacher"
@@ -150,6 +218,7 @@ class _Cascade:
     ask_teacher: Callable[[AnthropicTeacher], TeacherResult]
     teacher: AnthropicTeacher
     client: Any
+    origin: str = CallOrigin.API
     started: float = field(default_factory=time.perf_counter)
     diagnostics: dict[str, Any] = field(default_factory=dict)
 
@@ -160,10 +229,12 @@ class _Cascade:
         kept: list[_Sourced] = []  # decomposition: sure triples of earlier stages
 
         for version in versions:
+            stage_started = time.perf_counter()
             try:
                 answer = self.ask_student(load_student(version.student_spec()))
                 _check_answer(self.direction, answer)
             except Exception as exc:  # a broken local model must degrade, never fail the request
+                self._time_stage(version.kind, version.pk, stage_started, "error")
                 logger.exception("student v%s failed on %s", version.pk, self.direction)
                 self.diagnostics.setdefault("student_errors", []).append(
                     {"version": version.pk, "error": f"{type(exc).__name__}: {exc}"[:500]}
@@ -174,6 +245,7 @@ class _Cascade:
                 best = (version, answer)
             threshold = _threshold(version)
             sure = answer.confidence >= threshold
+            self._time_stage(version.kind, version.pk, stage_started, "sure" if sure else "unsure")
             if answer.triple_confidences is not None:
                 kept = merge_triples(kept, _sure_triples(version, answer, threshold))
             elif sure:
@@ -191,9 +263,11 @@ class _Cascade:
                 "confidence": answer.confidence,
                 "output": _output_json(answer.output),
             }
+        teacher_started = time.perf_counter()
         try:
             result = self.ask_teacher(self.teacher)
         except TeacherError as exc:
+            self._time_stage(TEACHER_STAGE, None, teacher_started, exc.code)
             logger.warning("teacher failed on %s: %s (%s)", self.direction, exc.code, exc)
             self.diagnostics["teacher_error"] = str(exc)[:500]
             if best is not None:
@@ -207,6 +281,7 @@ class _Cascade:
                 **_billed_usage(exc),
             )
             raise Unserved(call, exc) from exc
+        self._time_stage(TEACHER_STAGE, None, teacher_started, "answered")
         output = _output_json(result.output)
         sources: list[dict[str, Any]] = []
         if self.direction == Direction.DECOMPOSITION:
@@ -240,6 +315,13 @@ class _Cascade:
             model_version=version,
             confidence=min([answer.confidence, *confidences]),
             avoided_cost_usd=self._avoided_cost(output),
+        )
+
+    def _time_stage(self, stage: str, version: int | None, started: float, outcome: str) -> None:
+        """How long each stage took and how it ended, for the playground and threshold tuning."""
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self.diagnostics.setdefault("timings", []).append(
+            {"stage": stage, "version": version, "ms": round(elapsed_ms, 3), "outcome": outcome}
         )
 
     def _note_stage(self, version: ModelVersion, answer: StudentAnswer, threshold: float) -> None:
@@ -302,6 +384,7 @@ class _Cascade:
             group_key=group,
             split=split_for(group, settings.VALENCE_EVAL_FRACTION),
             client=self.client if getattr(self.client, "pk", None) else None,
+            origin=self.origin,
             latency_ms=(time.perf_counter() - self.started) * 1000,
             **fields,
         )

@@ -9,9 +9,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from boundary.errors import error_body
 
+# The one place a large body is expected: a model archive uploaded on the models page (staff
+# only; the view streams it to disk and checks every byte). Everything else keeps the API limit.
+ARCHIVE_UPLOAD_PATH = "/models/import"
+
 
 class RequestSizeLimitMiddleware:
-    """413 with a JSON body when Content-Length exceeds VALENCE_MAX_REQUEST_BYTES.
+    """413 with a JSON body when Content-Length exceeds VALENCE_MAX_REQUEST_BYTES
+    (VALENCE_ARCHIVE_MAX_BYTES for a model archive upload).
 
     DRF's parsers read the request stream directly, bypassing Django's
     DATA_UPLOAD_MAX_MEMORY_SIZE check, so the limit is enforced here for every view.
@@ -21,7 +26,11 @@ class RequestSizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = settings.VALENCE_MAX_REQUEST_BYTES
+        limit = (
+            settings.VALENCE_ARCHIVE_MAX_BYTES
+            if request.path_info == ARCHIVE_UPLOAD_PATH
+            else settings.VALENCE_MAX_REQUEST_BYTES
+        )
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -39,6 +39,13 @@ class FallbackReason(models.TextChoices):
     STUDENT_ERROR = "student_error", "local model failed"
 
 
+class CallOrigin(models.TextChoices):
+    """The door a live call came in by (blank: stored by a command, an import or the audit)."""
+
+    API = "api", "REST API"
+    PLAYGROUND = "playground", "playground"
+
+
 class ReviewStatus(models.TextChoices):
     UNREVIEWED = "unreviewed"
     ACCEPTED = "accepted"
@@ -176,7 +183,8 @@ class ModelVersion(models.Model):
 
 
 class VersionEvent(models.Model):
-    """Audit log of the registry: every promotion, rollback and refusal, with who and why."""
+    """Audit log of the registry: every promotion, rollback, refusal, export and import, with
+    who and why."""
 
     class Action(models.TextChoices):
         PROMOTE = "promote"
@@ -184,6 +192,8 @@ class VersionEvent(models.Model):
         ROLLBACK = "rollback"
         REFUSED = "refused", "promotion refused by the gate"
         DEMOTE = "demote", "demoted by the live audit"
+        EXPORT = "export", "exported"
+        IMPORT = "import", "imported"
 
     action = models.CharField(max_length=16, choices=Action.choices)
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="events")
@@ -296,6 +306,14 @@ class BoundaryCall(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="boundary_calls",
+    )
+    origin = models.CharField(
+        max_length=16,
+        choices=CallOrigin.choices,
+        blank=True,
+        default="",
+        help_text="The door the call came in by: the API or the playground (blank: stored by "
+        "a command, an import or the live audit).",
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

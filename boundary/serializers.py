@@ -195,6 +195,7 @@ class BoundaryCallSerializer(serializers.ModelSerializer[BoundaryCall]):
             "review_revision",
             "reviewed_at",
             "split",
+            "origin",
             "created_at",
         ]
         read_only_fields = fields

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review import dashboards, versions, views
+from review import dashboards, playground, versions, views
 
 app_name = "review"
 
@@ -20,4 +20,7 @@ urlpatterns = [
     path("models/<int:pk>/progress", versions.progress, name="progress"),
     path("models/<int:pk>/promote", versions.promote, name="promote"),
     path("models/<int:pk>/rollback", versions.rollback, name="rollback"),
+    path("models/<int:pk>/export", versions.export_version, name="export_version"),
+    path("models/import", versions.import_version, name="import_version"),
+    path("playground/", playground.playground, name="playground"),
 ]

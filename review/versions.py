@@ -1,16 +1,25 @@
-"""The model versions page: metrics side by side, live training progress, promote / rollback.
+"""The model versions page: metrics side by side, live training progress, promote / rollback,
+export / import.
 
 Promotion and rollback go through boundary.registry (the gate, the audit log), exactly as the
 commands and the admin actions do; this page only shows the verdict first and asks for a reason.
+Export and import go through boundary.archive, as the export-version / import-version commands do.
 """
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from boundary.archive import (
+    EXPORTABLE,
+    ArchiveError,
+    do_export_version,
+    do_import_version,
+    max_archive_bytes,
+)
 from boundary.models import IN_FLIGHT, ModelVersion, VersionEvent, VersionStatus
 from boundary.registry import PromotionRefused, RegistryError, do_promote, do_rollback, gate_verdict
 from review.roles import PROMOTE, VIEW_VERSIONS, requires
@@ -32,6 +41,10 @@ NUL_IN_REASON = "A reason must not contain NUL characters."
 @require_GET
 @requires(VIEW_VERSIONS)
 def versions(request: HttpRequest) -> HttpResponse:
+    return _page(request)
+
+
+def _page(request: HttpRequest, *, status: int = 200) -> HttpResponse:
     listed = ModelVersion.objects.select_related("training_run", "promoted_by").order_by(
         "direction", "kind", "-id"
     )[:100]
@@ -54,7 +67,11 @@ def versions(request: HttpRequest) -> HttpResponse:
             "in_flight": IN_FLIGHT,
             "audit": audit_overview(active),
             "trainable": TRAINABLE,
+            "exportable": EXPORTABLE,
+            # The request-size middleware answers 413 before any view sees a larger upload.
+            "upload_limit": max_archive_bytes(),
         },
+        status=status,
     )
 
 
@@ -130,4 +147,43 @@ def rollback(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         restored = f"v{event.previous_version_id}" if event.previous_version_id else "the LLM"
         messages.success(request, f"Rolled back v{pk}; {restored} serves again.")
+    return redirect("review:versions")
+
+
+@require_POST
+@requires(PROMOTE)
+def export_version(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """Download the version's artefact and metadata as a .tar.gz (logged as "exported")."""
+    version = get_object_or_404(ModelVersion, pk=pk)
+    try:
+        export = do_export_version(version, acting_user=request.user)
+    except ArchiveError as exc:
+        messages.error(request, f"v{pk} cannot be exported: {exc}")
+        return _page(request, status=409)
+    response = StreamingHttpResponse(export.chunks(), content_type="application/gzip")
+    response["Content-Disposition"] = f'attachment; filename="{export.filename}"'  # ASCII: ours
+    return response
+
+
+@require_POST
+@requires(PROMOTE)
+def import_version(request: HttpRequest) -> HttpResponse:
+    """Register an uploaded archive as a candidate; a refused one is a 400 that says why."""
+    upload = request.FILES.get("archive")
+    if upload is None:
+        messages.error(request, "Choose a model archive (.tar.gz) to import.")
+        return _page(request, status=400)
+    name = upload.name or "the upload"
+    try:
+        version = do_import_version(
+            upload, filename=name, size=upload.size, acting_user=request.user
+        )
+    except ArchiveError as exc:
+        messages.error(request, f"{name} was not imported: {exc}")
+        return _page(request, status=400)
+    messages.success(
+        request,
+        f"v{version.pk} imported from {name} as a {version.direction} ({version.kind}) candidate; "
+        "the worker evaluates it on this install's eval split before the gate can pass it.",
+    )
     return redirect("review:versions")

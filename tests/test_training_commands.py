@@ -111,6 +111,9 @@ def test_cancel_training_without_a_run_is_an_error():
         run("cancel_training", "999")
 
 
+GENERATIVE_BOOTSTRAP = ("--decomposer", "generative", "--steps", "1", "--eval-pairs", "3")
+
+
 def test_bootstrap_does_nothing_when_an_api_key_is_set(settings):
     settings.ANTHROPIC_API_KEY = "sk-ant-key"
     assert "starting cold" in run("bootstrap")
@@ -121,7 +124,7 @@ def test_bootstrap_trains_both_directions_from_the_shipped_corpus(tiny_setup, mo
     monkeypatch.setattr(
         "training.management.commands.bootstrap.fetch_base_model", lambda name, model_dir: None
     )
-    output = run("bootstrap", "--seconds", "1", "--eval-pairs", "3")
+    output = run("bootstrap", *GENERATIVE_BOOTSTRAP)
     assert BoundaryCall.objects.filter(served_by="imported").count() >= 2_400
     trained = ModelVersion.objects.filter(status="ready")
     assert set(trained.values_list("direction", flat=True)) == {"decomposition", "recomposition"}
@@ -133,7 +136,7 @@ def test_offline_bootstrap_lets_an_uncalibrated_model_answer_only_degraded(tiny_
     monkeypatch.setattr(
         "training.management.commands.bootstrap.fetch_base_model", lambda name, model_dir: None
     )
-    output = run("bootstrap", "--seconds", "1", "--eval-pairs", "3")
+    output = run("bootstrap", *GENERATIVE_BOOTSTRAP)
     assert output.count("active for degraded answers only") == 2
     forced = VersionEvent.objects.filter(action="force_promote")
     assert forced.count() == 2
@@ -146,11 +149,36 @@ def test_a_refused_automatic_promotion_is_not_logged_as_passing(tiny_setup, monk
     monkeypatch.setattr(
         "training.management.commands.bootstrap.fetch_base_model", lambda name, model_dir: None
     )
-    run("bootstrap", "--seconds", "1", "--eval-pairs", "3")
+    run("bootstrap", *GENERATIVE_BOOTSTRAP)
     refusals = VersionEvent.objects.filter(action="refused")
     assert refusals.count() == 2
     assert all("gate passed" not in event.reason for event in refusals)
     assert all("uncalibrated" in event.verdict["reasons"][0] for event in refusals)
+
+
+def test_bootstrap_trains_a_fixed_number_of_steps_whatever_the_load(tiny_setup, monkeypatch):
+    monkeypatch.setattr(
+        "training.management.commands.bootstrap.fetch_base_model", lambda name, model_dir: None
+    )
+    run("bootstrap", "--decomposer", "generative", "--steps", "3", "--eval-pairs", "3")
+    runs = TrainingRun.objects.all()
+    assert {run_row.config["train"]["max_steps"] for run_row in runs} == {3}
+    assert all(run_row.config["train"]["max_seconds"] == 0 for run_row in runs)
+    assert {(run_row.step, run_row.total_steps) for run_row in runs} == {(3, 3)}
+
+
+def test_bootstrap_learns_decomposition_with_the_encoder_by_default(
+    tiny_setup, tmp_path, monkeypatch
+):
+    from tests.tiny_models import build_tiny_encoder
+
+    tiny_setup.VALENCE_ENCODER_BASE_MODEL = str(build_tiny_encoder(tmp_path / "encoder"))
+    monkeypatch.setattr(
+        "training.management.commands.bootstrap.fetch_base_model", lambda name, model_dir: None
+    )
+    run("bootstrap", "--steps", "1", "--encoder-steps", "2", "--eval-pairs", "3")
+    kinds = dict(ModelVersion.objects.values_list("direction", "kind"))
+    assert kinds == {"decomposition": "encoder", "recomposition": "generative"}
 
 
 def test_bootstrap_leaves_active_directions_alone(tiny_setup):

@@ -184,6 +184,8 @@ VALENCE_MAX_TRIPLES = env_int("VALENCE_MAX_TRIPLES", 64, minimum=1)
 VALENCE_MAX_FIELD_CHARS = env_int("VALENCE_MAX_FIELD_CHARS", 500, minimum=1)
 VALENCE_MAX_REQUEST_BYTES = env_int("VALENCE_MAX_REQUEST_BYTES", 256 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = VALENCE_MAX_REQUEST_BYTES
+# A model version archive (export / import on the models page), packed or unpacked.
+VALENCE_ARCHIVE_MAX_BYTES = env_int("VALENCE_ARCHIVE_MAX_BYTES", 2 * 1024**3, minimum=1024)
 
 # --- Teacher (Anthropic). ---
 ANTHROPIC_API_KEY = env_secret("ANTHROPIC_API_KEY")
@@ -266,8 +268,14 @@ VALENCE_AUTO_PROMOTE = env_bool("VALENCE_AUTO_PROMOTE", True)
 VALENCE_AUDIT_RATE = env_float("VALENCE_AUDIT_RATE", 0.02, minimum=0.0, maximum=1.0)
 VALENCE_AUDIT_DAILY_USD = env_float("VALENCE_AUDIT_DAILY_USD", 1.0, minimum=0.0)
 VALENCE_AUDIT_MIN_SAMPLES = env_int("VALENCE_AUDIT_MIN_SAMPLES", 30, minimum=1)
-# Offline start (no API key): training time per direction on the shipped example corpus.
-VALENCE_BOOTSTRAP_SECONDS = env_float("VALENCE_BOOTSTRAP_SECONDS", 270.0, minimum=1.0)
+# Offline start (no API key): a fixed, seeded number of optimiser steps per direction on the
+# shipped example corpus, so every machine gets the same models (a busy one only takes longer).
+# Decomposition is learned by the encoder by default (`generative` for a LoRA student).
+VALENCE_BOOTSTRAP_STEPS = env_int("VALENCE_BOOTSTRAP_STEPS", 100, minimum=1)
+VALENCE_BOOTSTRAP_ENCODER_STEPS = env_int("VALENCE_BOOTSTRAP_ENCODER_STEPS", 300, minimum=1)
+VALENCE_BOOTSTRAP_DECOMPOSER = env_str("VALENCE_BOOTSTRAP_DECOMPOSER", "encoder")
+if VALENCE_BOOTSTRAP_DECOMPOSER not in ("encoder", "generative"):
+    raise ImproperlyConfigured("VALENCE_BOOTSTRAP_DECOMPOSER must be encoder or generative")
 # The gate's floors on each direction's headline metric (decomposition: Strict F1, our corrected
 # scorer; recomposition: chrF++ / 100).
 VALENCE_GATE_FLOORS = {

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from boundary.models import BoundaryCall, Direction, ModelKind, ModelVersion, ServedBy
 from boundary.registry import do_promote, gate_verdict
-from training.base_models import fetch_base_model
+from training.base_models import fetch_base_model, known_base_models
 from training.datasets import import_pairs
 from training.models import TrainingRun
 from training.pipeline import describe_calibration, queue_training, run_training
@@ -16,37 +16,64 @@ from training.pipeline import describe_calibration, queue_training, run_training
 CORPUS = Path(__file__).resolve().parents[2] / "corpus" / "valence_examples.jsonl"
 
 
+def fixed_steps(count: int) -> dict[str, Any]:
+    """A training config of exactly `count` optimiser steps, however long they take."""
+    return {"epochs": 0, "min_steps": count, "max_steps": count, "max_seconds": 0}
+
+
 class Command(BaseCommand):
     help = (
         "Offline start: with no LLM key and no active local model, import the shipped example "
-        "corpus, train a student per direction within a time budget, and promote it if it "
-        "passes the gate. With a key, do nothing: the service starts cold and learns from use."
+        "corpus, train a student per direction for a fixed, seeded number of steps, and "
+        "promote it if it passes the gate. With a key, do nothing: the service starts cold and "
+        "learns from use."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--force", action="store_true", help="Train even with an API key.")
         parser.add_argument(
-            "--seconds",
-            type=float,
-            default=settings.VALENCE_BOOTSTRAP_SECONDS,
-            help="Training budget per direction (default: VALENCE_BOOTSTRAP_SECONDS).",
+            "--decomposer",
+            choices=[ModelKind.ENCODER, ModelKind.GENERATIVE],
+            default=settings.VALENCE_BOOTSTRAP_DECOMPOSER,
+            help="Which student learns decomposition (default: VALENCE_BOOTSTRAP_DECOMPOSER).",
+        )
+        parser.add_argument(
+            "--steps",
+            type=int,
+            default=settings.VALENCE_BOOTSTRAP_STEPS,
+            help="Optimiser steps of a generative student (default: VALENCE_BOOTSTRAP_STEPS).",
+        )
+        parser.add_argument(
+            "--encoder-steps",
+            type=int,
+            default=settings.VALENCE_BOOTSTRAP_ENCODER_STEPS,
+            help="Optimiser steps of the encoder (default: VALENCE_BOOTSTRAP_ENCODER_STEPS).",
         )
         parser.add_argument(
             "--eval-pairs", type=int, default=120, help="Eval-split pairs used to calibrate."
         )
 
     def handle(
-        self, *args: Any, force: bool, seconds: float, eval_pairs: int, **options: Any
+        self,
+        *args: Any,
+        force: bool,
+        decomposer: str,
+        steps: int,
+        encoder_steps: int,
+        eval_pairs: int,
+        **options: Any,
     ) -> None:
         if settings.ANTHROPIC_API_KEY and not force:
             self.stdout.write("An Anthropic key is set: starting cold; students train from use.")
             return
+        kinds: dict[str, str] = {
+            Direction.DECOMPOSITION: decomposer,
+            Direction.RECOMPOSITION: ModelKind.GENERATIVE,
+        }
         todo = [
             direction
             for direction in Direction.values
-            if not ModelVersion.objects.active()
-            .filter(direction=direction, kind=ModelKind.GENERATIVE)
-            .exists()
+            if not ModelVersion.objects.active().filter(direction=direction).exists()
         ]
         if not todo:
             self.stdout.write("Local models are active for both directions.")
@@ -55,13 +82,23 @@ class Command(BaseCommand):
             counts = import_pairs(CORPUS)
             summary = ", ".join(f"{count} {name}" for name, count in counts.items())
             self.stdout.write(f"Imported the example corpus: {summary} pairs")
-        fetch_base_model(settings.VALENCE_BASE_MODELS[todo[0]], settings.VALENCE_MODEL_DIR)
         for direction in todo:
-            self.stdout.write(f"Training the {direction} student (budget {seconds:.0f} s)...")
+            kind = kinds[direction]
+            count = encoder_steps if kind == ModelKind.ENCODER else steps
+            base = (
+                settings.VALENCE_ENCODER_BASE_MODEL
+                if kind == ModelKind.ENCODER
+                else settings.VALENCE_BASE_MODELS[direction]
+            )
+            if base in known_base_models():  # else a local folder: nothing to fetch
+                fetch_base_model(base, settings.VALENCE_MODEL_DIR)
+            self.stdout.write(f"Training the {direction} {kind} student ({count} steps)...")
             version = queue_training(
                 direction,
+                kind=kind,
                 trigger=TrainingRun.Trigger.BOOTSTRAP,
-                config={"train": {"max_seconds": seconds}, "max_eval_pairs": eval_pairs},
+                # Steps, not seconds: the same model on a quiet or a busy machine.
+                config={"train": fixed_steps(count), "max_eval_pairs": eval_pairs},
                 enqueue=False,
             )
             if version is None:
