@@ -331,7 +331,8 @@ class _Cascade:
         self.diagnostics.setdefault("stages", []).append(
             {
                 "version": version.pk,
-                "threshold": threshold,
+                # JSON has no infinity: an uncalibrated version's threshold is stored as null.
+                "threshold": None if math.isinf(threshold) else threshold,
                 "complete": answer.complete,
                 "triples": [
                     {**triple.as_dict(), "confidence": confidence}

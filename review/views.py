@@ -18,7 +18,7 @@ from django_htmx.middleware import HtmxDetails
 
 from boundary.models import BoundaryCall, Direction, ModelVersion, ReviewStatus, ServedBy
 from boundary.services import StaleReview, do_record_feedback
-from review import queue
+from review import compare, queue
 from review.forms import ReviewForm, read_review_form
 from review.roles import REVIEW, requires
 
@@ -191,7 +191,8 @@ def _item_context(
         "rows": rows,
         "text": form.text if form and form.text else _editor_text(call),
         "errors": form.errors if form else {},
-        "student_answer": (call.diagnostics or {}).get("student_answer"),
+        "comparisons": compare.comparisons(call),
+        "round_trip": compare.round_trip_view(call),
     }
 
 

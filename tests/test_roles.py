@@ -33,6 +33,9 @@ ENDPOINTS = [
     ("get", "/models/{version}/progress", STAFF),
     ("post", "/models/{version}/promote", STAFF),
     ("post", "/models/{version}/rollback", STAFF),
+    ("post", "/models/train", STAFF),
+    ("post", "/models/{version}/export", STAFF),
+    ("post", "/models/import", STAFF),
 ]
 
 

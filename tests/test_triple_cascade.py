@@ -107,6 +107,20 @@ def test_the_unsure_encoder_stage_is_kept_for_review(teacher_api, scripted_loade
     assert [t["confidence"] for t in noted["triples"]] == [0.95, 0.3]
 
 
+def test_an_uncalibrated_encoder_stage_is_stored_with_a_null_threshold(
+    teacher_api, scripted_loader
+):
+    enc = stage(scripted_loader, "encoder", encoder([BIRTH_PLACE], [0.95]), threshold=None)
+    teacher_api.return_value = httpx.Response(
+        200, json=tool_message({"triples": [BIRTH_PLACE.as_dict()]})
+    )
+    call = cascade.decompose(TEXT)
+    call.refresh_from_db()  # JSON has no infinity: the row must save and read back
+    assert call.diagnostics["stages"] == [
+        {**call.diagnostics["stages"][0], "version": enc.pk, "threshold": None}
+    ]
+
+
 def test_a_mixed_answer_trains_on_the_teachers_own_triples(teacher_api, scripted_loader):
     stage(scripted_loader, "encoder", encoder([BIRTH_PLACE, BIRTH_DATE], [0.95, 0.3]))
     teacher_says = [BIRTH_DATE.as_dict(), OCCUPATION.as_dict()]

@@ -2,12 +2,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from boundary.models import ModelVersion, VersionStatus
 from training.datasets import eligible_pairs, held_out_keys, split_pairs
-from training.pipeline import describe_calibration, evaluate_version, examples_from_pairs
+from training.pipeline import (
+    describe_calibration,
+    eval_cap,
+    evaluate_version,
+    examples_from_pairs,
+)
 
 
 class Command(BaseCommand):
@@ -41,7 +45,7 @@ def evaluate_on_eval_split(version: ModelVersion) -> dict[str, Any]:
     split = split_pairs(
         eligible_pairs(version.direction),
         held_out=held_out_keys(),
-        max_eval=settings.VALENCE_EVAL_MAX_PAIRS,
+        max_eval=eval_cap(version.kind),
     )
     examples = examples_from_pairs(split.evaluation)
     if not examples:
