@@ -24,6 +24,7 @@ from typing import Any
 
 from django.conf import settings
 
+from boundary import metrics
 from boundary.entities import parse_date
 from boundary.fingerprint import (
     call_group_key,
@@ -323,6 +324,7 @@ class _Cascade:
         self.diagnostics.setdefault("timings", []).append(
             {"stage": stage, "version": version, "ms": round(elapsed_ms, 3), "outcome": outcome}
         )
+        metrics.record_stage(self.direction, stage, version, outcome, elapsed_ms / 1000)
 
     def _note_stage(self, version: ModelVersion, answer: StudentAnswer, threshold: float) -> None:
         """What each unsure stage said, for the console and for tuning thresholds."""
@@ -378,7 +380,7 @@ class _Cascade:
             fields["diagnostics"] = self.diagnostics
         label = self.diagnostics.get("teacher_output", fields.get("output"))
         group = call_group_key(self.direction, self.stored_input, label)
-        return BoundaryCall.objects.create(
+        call = BoundaryCall.objects.create(
             direction=self.direction,
             input=self.stored_input,
             input_hash=self.fingerprint,
@@ -389,6 +391,8 @@ class _Cascade:
             latency_ms=(time.perf_counter() - self.started) * 1000,
             **fields,
         )
+        metrics.record_call(call)
+        return call
 
 
 def _sourced(version: ModelVersion, answer: StudentAnswer) -> list[_Sourced]:

@@ -47,6 +47,8 @@ CSRF_TRUSTED_ORIGINS = env_list("VALENCE_CSRF_TRUSTED_ORIGINS", [])
 # HTTPS hardening is on unless the deployment says it serves plain HTTP (bin/serve on loopback).
 HTTPS = env_bool("VALENCE_HTTPS", not DEBUG)
 SECURE_SSL_REDIRECT = HTTPS
+# Probes and the metrics scraper talk to gunicorn directly, often over plain HTTP on this host.
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)$"]
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env_int("VALENCE_HSTS_SECONDS", 31_536_000 if HTTPS else 0, minimum=0)
@@ -79,6 +81,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it times and counts every answer, also those of the middleware below it.
+    "boundary.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "boundary.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -315,6 +319,11 @@ SPECTACULAR_SETTINGS = {
         "boundary.schema.add_limits",
     ],
 }
+
+# --- Operations. ---
+# /metrics (Prometheus): with a token, only `Authorization: Bearer <token>` may read it;
+# without, only clients on this machine (loopback, not relayed by a proxy).
+VALENCE_METRICS_TOKEN = env_secret("VALENCE_METRICS_TOKEN")
 
 # --- Background jobs (django-q2): ORM broker by default, Redis when REDIS_URL is set. ---
 Q_CLUSTER = {
