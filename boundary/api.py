@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.shortcuts import get_object_or_404
@@ -25,6 +26,7 @@ from boundary.serializers import (
     BoundaryCallSerializer,
     DecomposeRequestSerializer,
     DecomposeResponseSerializer,
+    ErrorResponseSerializer,
     FeedbackSerializer,
     ModelVersionSerializer,
     RecomposeRequestSerializer,
@@ -33,8 +35,14 @@ from boundary.serializers import (
 from boundary.services import StaleReview, do_record_feedback
 from boundary.teacher import TeacherRateLimited
 
-_ERROR = OpenApiResponse(description='{"error": {"code", "message", "fields"?}}')
-_ERRORS = {400: _ERROR, 401: _ERROR, 413: _ERROR, 429: _ERROR}
+_ERROR = OpenApiResponse(ErrorResponseSerializer, description="An error; `code` says which.")
+# What every POST can answer besides its own: bad input (400), no or a bad token (401), a body
+# too large (413) or not JSON (415), over the rate (429).
+_ERRORS = {400: _ERROR, 401: _ERROR, 413: _ERROR, 415: _ERROR, 429: _ERROR}
+
+
+# A review_revision as an entity tag: "3", W/"3" or a bare 3, between optional spaces or tabs.
+IF_MATCH_PATTERN = r'^[ \t]*(W/)?("[0-9]{1,10}"|[0-9]{1,10})[ \t]*$'
 
 
 def _unserved(exc: cascade.Unserved) -> ServiceUnavailable:
@@ -109,6 +117,7 @@ class FeedbackView(APIView):
                 "If-Match",
                 str,
                 OpenApiParameter.HEADER,
+                pattern=IF_MATCH_PATTERN,
                 description='The review_revision the feedback is based on, e.g. "3" (or the '
                 "body's `revision`).",
             )
@@ -116,8 +125,12 @@ class FeedbackView(APIView):
         responses={
             200: BoundaryCallSerializer,
             404: _ERROR,
-            409: OpenApiResponse(description="stale_revision: the call was reviewed since"),
-            428: OpenApiResponse(description="revision_required: the call has been reviewed"),
+            409: OpenApiResponse(
+                ErrorResponseSerializer, description="stale_revision: the call was reviewed since"
+            ),
+            428: OpenApiResponse(
+                ErrorResponseSerializer, description="revision_required: the call has been reviewed"
+            ),
             **_ERRORS,
         },
         summary="Score, correct, accept or reject a call",
@@ -160,10 +173,9 @@ def _if_match(request: Request) -> int | None:
     raw = request.headers.get("If-Match")
     if raw is None:
         return None
-    value = raw.strip().removeprefix("W/").strip('"')
-    if not (value.isascii() and value.isdigit() and len(value) <= 10):
+    if re.fullmatch(IF_MATCH_PATTERN, raw) is None:
         raise serializers.ValidationError({"If-Match": ['Must be a review_revision, e.g. "3".']})
-    return int(value)
+    return int(raw.strip(" \t").removeprefix("W/").strip('"'))
 
 
 def _visible_calls(view: generics.GenericAPIView[BoundaryCall]) -> BoundaryCallQuerySet:
@@ -196,6 +208,13 @@ class CallPagination(PageNumberPagination):
             )
         # More digits than any page size needs would only slow int() down.
         return self.max_page_size if len(digits) > 6 else min(int(digits), self.max_page_size)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters: list[dict[str, Any]] = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["minimum"] = 1  # 0 and below are a 400
+        return parameters
 
 
 # What every read route can answer besides 200: a bad filter or page size (400), no or a bad

@@ -9,6 +9,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django_filters.fields import IsoDateTimeField
+from drf_spectacular.utils import extend_schema_field
 
 from boundary.models import BoundaryCall, ModelVersion
 
@@ -42,6 +43,30 @@ class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):  # type: ignore[misc]
     field_class = UTCDateTimeField
 
 
+_MAX_ID = 2**63 - 1  # BigAutoField
+
+
+@extend_schema_field(
+    {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": _MAX_ID,
+        "description": "The id of the model version that answered.",
+    }
+)
+class ModelVersionIdFilter(django_filters.NumberFilter):  # type: ignore[misc]
+    """A model version id: any whole number from 1 to the largest id the database stores.
+
+    django-filter's default for a foreign key (a ModelChoiceFilter) answers an id that names no
+    version with a 400, though it is a well-formed filter that matches nothing: an empty page.
+    """
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, min_value=1, max_value=_MAX_ID, **kwargs)
+
+
 class StrictBooleanField(forms.Field):
     """true / false (or 1 / 0, any case); anything else is invalid rather than ignored.
 
@@ -68,6 +93,7 @@ class StrictBooleanFilter(django_filters.BooleanFilter):  # type: ignore[misc]
 
 # django-filter ships no type information, so FilterSet is Any to mypy.
 class BoundaryCallFilter(django_filters.FilterSet):  # type: ignore[misc]
+    model_version = ModelVersionIdFilter()
     created_after = UTCDateTimeFilter(
         field_name="created_at",
         lookup_expr="gte",

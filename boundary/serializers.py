@@ -8,8 +8,8 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from boundary.models import BoundaryCall, Direction, FallbackReason, ModelVersion
-from boundary.triples import Triple, TripleValidationError, parse_triples
+from boundary.models import BoundaryCall, CallOrigin, Direction, FallbackReason, ModelVersion
+from boundary.triples import FIELDS, Triple, TripleValidationError, parse_triples
 from boundary.triples_settings import limits_from_settings
 
 
@@ -58,27 +58,64 @@ class TriplesField(serializers.Field[list[Triple], Any, list[dict[str, str]], An
 
     def to_internal_value(self, data: Any) -> list[Triple]:
         # parse_triples refuses what no response or database could hold (NUL, lone surrogates).
+        path = self.field_name or "triples"
+        limits = limits_from_settings()
+        triples: list[Triple] = []
+        errors: dict[str, list[str]] = {}
         try:
-            return parse_triples(data, limits_from_settings(), path=self.field_name or "triples")
+            triples = parse_triples(data, limits, path=path)
         except TripleValidationError as exc:
-            raise serializers.ValidationError(exc.errors) from None
+            errors = exc.errors
+        # parse_triples counts a field once stripped; the schema's maxLength, as sent.
+        for field_path, message in _overlong_as_sent(data, limits.max_field_chars, path):
+            problems = errors.setdefault(field_path, [])
+            if not any(problem.startswith("Must be at most") for problem in problems):
+                problems.append(message)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return triples
 
     def to_representation(self, value: list[Triple]) -> list[dict[str, str]]:
         return [t.as_dict() for t in value]
 
 
-def validate_text(value: str) -> None:
-    limit = settings.VALENCE_MAX_TEXT_CHARS
-    if len(value) > limit:
-        raise serializers.ValidationError(
-            f"Ensure this field has no more than {limit} characters (it has {len(value)})."
-        )
-    if "\x00" in value:
-        raise serializers.ValidationError("Text must not contain NUL characters.")
+def _overlong_as_sent(data: Any, limit: int, path: str) -> list[tuple[str, str]]:
+    """(path, problem) of each triple field longer than `limit` characters as sent."""
+    if not isinstance(data, list):
+        return []
+    overlong = []
+    for index, item in enumerate(data):
+        if isinstance(item, dict):
+            fields = [(name, item.get(name)) for name in FIELDS]
+        elif isinstance(item, list) and len(item) == len(FIELDS):
+            fields = list(zip(FIELDS, item, strict=True))
+        else:
+            continue
+        for name, value in fields:
+            if isinstance(value, str) and len(value) > limit:
+                message = f"Must be at most {limit} characters; got {len(value)}."
+                overlong.append((f"{path}[{index}].{name}", message))
+    return overlong
+
+
+class TextField(StrictCharField):
+    """A text to decompose or a corrected text: no NUL, and at most VALENCE_MAX_TEXT_CHARS
+    characters as sent, as the schema's maxLength counts them (not once stripped)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        text = super().to_internal_value(data)
+        limit = settings.VALENCE_MAX_TEXT_CHARS
+        if len(data) > limit:
+            raise serializers.ValidationError(
+                f"Ensure this field has no more than {limit} characters (it has {len(data)})."
+            )
+        if "\x00" in text:
+            raise serializers.ValidationError("Text must not contain NUL characters.")
+        return text
 
 
 class DecomposeRequestSerializer(serializers.Serializer[dict[str, Any]]):
-    text = StrictCharField(validators=[validate_text])
+    text = TextField()
 
 
 class RecomposeRequestSerializer(serializers.Serializer[dict[str, Any]]):
@@ -126,7 +163,7 @@ class RecomposeResponseSerializer(CallMetaSerializer):
 class FeedbackSerializer(serializers.Serializer[dict[str, Any]]):
     quality_score = StrictFloatField(min_value=0.0, max_value=1.0, required=False)
     corrected_triples = TriplesField(required=False)
-    corrected_text = StrictCharField(required=False, validators=[validate_text])
+    corrected_text = TextField(required=False)
     verdict = StrictChoiceField(choices=["accept", "reject"], required=False)
     revision = serializers.IntegerField(
         min_value=0,
@@ -160,6 +197,42 @@ class FeedbackSerializer(serializers.Serializer[dict[str, Any]]):
         return attrs
 
 
+class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
+    """Every error: `code` to branch on, `message` for people, and what its code adds."""
+
+    code = serializers.CharField(help_text="Stable and snake_case: what clients branch on.")
+    message = serializers.CharField(help_text="The first problem, for people.")
+    # A declared field named "fields" (the metaclass moves it out of the class namespace); the
+    # stubs see it as overriding Serializer.fields.
+    fields = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="invalid_input: each invalid input's path and its problems.",
+    )
+    review_revision = serializers.IntegerField(
+        required=False, help_text="stale_revision, revision_required: the call's current one."
+    )
+    retry_after_s = serializers.IntegerField(
+        required=False, allow_null=True, help_text="throttled: seconds until the next request."
+    )
+    limit_bytes = serializers.IntegerField(
+        required=False, help_text="payload_too_large: the largest body accepted."
+    )
+    reason = serializers.CharField(
+        required=False, help_text="teacher_unavailable: the LLM fault, e.g. no_api_key."
+    )
+    fallback_reason = serializers.CharField(
+        required=False, help_text="teacher_unavailable: why the LLM was asked."
+    )
+    call_id = serializers.IntegerField(
+        required=False, help_text="teacher_unavailable: the stored call."
+    )
+
+
+class ErrorResponseSerializer(serializers.Serializer[dict[str, Any]]):
+    error = ErrorSerializer()
+
+
 class BoundaryCallSerializer(serializers.ModelSerializer[BoundaryCall]):
     degraded = serializers.BooleanField(read_only=True)
     # "" is a value, not an absence: a call a local model answered (or an imported one) had no
@@ -167,6 +240,12 @@ class BoundaryCallSerializer(serializers.ModelSerializer[BoundaryCall]):
     fallback_reason = serializers.ChoiceField(
         choices=[("", "no fallback: answered locally, or imported"), *FallbackReason.choices],
         read_only=True,
+    )
+    # Blank too: a call stored by a command, an import or the live audit came in by no door.
+    origin = serializers.ChoiceField(
+        choices=[("", "stored by a command, an import or the live audit"), *CallOrigin.choices],
+        read_only=True,
+        help_text=BoundaryCall._meta.get_field("origin").help_text,
     )
 
     class Meta:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from rest_framework.test import APIClient
 
 from boundary.models import BoundaryCall
+from tests.factories import BoundaryCallFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -191,3 +193,187 @@ def test_a_bad_host_header_elsewhere_keeps_the_html_page(client):
     response = client.get("/review/", HTTP_HOST="evil.example")
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/html")
+
+
+# --- the schema and the service agree (found by tests/test_schemathesis.py) --------------------
+
+
+def openapi(client) -> dict:
+    return client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+
+def test_a_model_version_filter_naming_no_version_is_an_empty_page(api, user):
+    BoundaryCallFactory(client=user)
+    response = api.get("/api/v1/calls?model_version=999")
+    assert (response.status_code, response.json()["results"]) == (200, [])
+
+
+@pytest.mark.parametrize("value", ["0", "-1", str(2**63), "1.5", "one"])
+def test_a_model_version_filter_that_is_no_id_is_a_400(api, value):
+    response = api.get("/api/v1/calls", {"model_version": value})
+    assert response.status_code == 400
+    assert "model_version" in response.json()["error"]["fields"]
+
+
+def test_the_schema_states_which_model_version_ids_exist(client):
+    (parameter,) = [
+        p
+        for p in openapi(client)["paths"]["/api/v1/calls"]["get"]["parameters"]
+        if p["name"] == "model_version"
+    ]
+    assert (parameter["schema"]["minimum"], parameter["schema"]["maximum"]) == (1, 2**63 - 1)
+
+
+def test_the_schema_allows_a_call_stored_by_no_door(api, user, client):
+    BoundaryCallFactory(client=user)  # origin "": a command, an import or the live audit
+    assert api.get("/api/v1/calls").json()["results"][0]["origin"] == ""
+    components = openapi(client)["components"]["schemas"]
+    field = components["BoundaryCall"]["properties"]["origin"]
+    allowed = {
+        value
+        for ref in field["oneOf"]
+        for value in components[ref["$ref"].rsplit("/", 1)[-1]]["enum"]
+    }
+    assert allowed == {"", "api", "playground"}
+
+
+def test_the_schema_refuses_a_triple_field_it_does_not_know(api, client):
+    status, _ = post(api, "/api/v1/recompose", {"triples": [{**TRIPLE, "note": "x"}]})
+    assert status == 400
+    triple = openapi(client)["components"]["schemas"]["TripleRequest"]
+    assert triple["additionalProperties"] is False
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Chris",
+        " Chris\t",
+        "\u3000Chris\n",
+        "Chris Smith",
+        "",
+        " ",
+        "\u3000\x85",
+        "\x00",
+        "Chris\x00",
+        "Chris\nSmith",
+        "Chris\x7f",
+        "\x1fChris",
+        "Chris\x01",
+    ],
+)
+def test_the_schema_patterns_accept_exactly_what_validation_accepts(api, client, value):
+    schemas = openapi(client)["components"]["schemas"]
+    text_pattern = schemas["DecomposeRequestRequest"]["properties"]["text"]["pattern"]
+    field_pattern = schemas["TripleRequest"]["properties"]["subject"]["pattern"]
+    # Accepted input reaches the cascade, which has no LLM here: a 503, not a 400.
+    text_status, _ = post(api, "/api/v1/decompose", {"text": value})
+    triple_status, _ = post(api, "/api/v1/recompose", {"triples": [{**TRIPLE, "subject": value}]})
+    assert (text_status != 400) == bool(re.search(text_pattern, value))
+    assert (triple_status != 400) == bool(re.search(field_pattern, value))
+
+
+def test_a_limit_counts_the_value_as_sent_not_once_stripped(api, settings):
+    settings.VALENCE_MAX_TEXT_CHARS = 10
+    settings.VALENCE_MAX_FIELD_CHARS = 5
+    status, body = post(api, "/api/v1/decompose", {"text": " " + "a" * 10})
+    assert (status, body["error"]["fields"]["text"]) == (
+        400,
+        ["Ensure this field has no more than 10 characters (it has 11)."],
+    )
+    status, body = post(api, "/api/v1/recompose", {"triples": [{**TRIPLE, "object": "abcde\n"}]})
+    assert (status, body["error"]["fields"]["triples[0].object"]) == (
+        400,
+        ["Must be at most 5 characters; got 6."],
+    )
+
+
+def test_a_field_too_long_either_way_is_named_once(api, settings):
+    settings.VALENCE_MAX_FIELD_CHARS = 5
+    status, body = post(api, "/api/v1/recompose", {"triples": [{**TRIPLE, "object": "abcdefg"}]})
+    assert (status, body["error"]["fields"]["triples[0].object"]) == (
+        400,
+        ["Must be at most 5 characters; got 7."],
+    )
+
+
+def test_every_query_parameter_may_be_empty_and_page_size_starts_at_1(api, client):
+    response = api.get("/api/v1/calls?direction=&model_version=&created_after=&page=&page_size=")
+    assert response.status_code == 200
+    for path in ["/api/v1/calls", "/api/v1/models"]:
+        parameters = openapi(client)["paths"][path]["get"]["parameters"]
+        assert all(p["allowEmptyValue"] for p in parameters if p["in"] == "query")
+    (page_size,) = [
+        p
+        for p in openapi(client)["paths"]["/api/v1/calls"]["get"]["parameters"]
+        if p["name"] == "page_size"
+    ]
+    assert page_size["schema"]["minimum"] == 1
+
+
+@pytest.mark.parametrize(
+    "value", ["3", '"3"', 'W/"3"', " 3\t", "W/3", '"3', '""3""', 'W/ "3"', "w/3", "3 4", "x", ""]
+)
+def test_if_match_is_accepted_exactly_as_the_schema_says(api, user, client, value):
+    call = BoundaryCallFactory(client=user)
+    response = api.post(
+        f"/api/v1/calls/{call.pk}/feedback",
+        {"verdict": "accept"},
+        format="json",
+        HTTP_IF_MATCH=value,
+    )
+    (parameter,) = [
+        p
+        for p in openapi(client)["paths"]["/api/v1/calls/{id}/feedback"]["post"]["parameters"]
+        if p["name"] == "If-Match"
+    ]
+    # A well-formed revision other than 0 is stale (409); only a malformed one is a 400.
+    assert (response.status_code != 400) == bool(re.search(parameter["schema"]["pattern"], value))
+
+
+def test_feedback_needs_a_body_and_the_schema_says_so(api, user, client):
+    call = BoundaryCallFactory(client=user)
+    response = api.post(f"/api/v1/calls/{call.pk}/feedback")
+    assert response.status_code == 400
+    operation = openapi(client)["paths"]["/api/v1/calls/{id}/feedback"]["post"]
+    assert operation["requestBody"]["required"] is True
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"corrected_triples": [TRIPLE], "corrected_text": "Chris prefers tea."},
+        {"corrected_triples": [TRIPLE], "verdict": "reject"},
+    ],
+    ids=["two-corrections", "correction-and-rejection"],
+)
+def test_feedback_the_schema_forbids_is_refused(api, user, body):
+    call = BoundaryCallFactory(client=user)
+    status, response = post(api, f"/api/v1/calls/{call.pk}/feedback", body)
+    assert (status, response["error"]["code"]) == (400, "invalid_input")
+
+
+def test_the_schema_forbids_two_corrections_and_a_corrected_rejection(client):
+    feedback = openapi(client)["components"]["schemas"]["FeedbackRequest"]
+    forbidden = [rule["not"] for rule in feedback["allOf"]]
+    assert {"required": ["corrected_triples", "corrected_text"]} in forbidden
+    rejections = [rule for rule in forbidden if "verdict" in rule.get("properties", {})]
+    assert rejections[0]["properties"]["verdict"] == {"enum": ["reject"]}
+
+
+def test_every_error_response_is_documented_with_the_error_shape(client):
+    schema = openapi(client)
+    error = schema["components"]["schemas"]["Error"]
+    assert set(error["required"]) == {"code", "message"}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")):
+                    content = response["content"]["application/json"]["schema"]
+                    assert content == {"$ref": "#/components/schemas/ErrorResponse"}, (
+                        path,
+                        method,
+                        status,
+                    )
+            if method == "post":
+                assert "415" in operation["responses"], path
