@@ -2,7 +2,9 @@
 
 The artefact (written by `training.trainers.encoder.export_encoder`) is a folder:
 - `model.onnx`: encoder and per-token heads (int8 dynamic quantisation by default) returning
-  BIO tag probabilities, fact-count probabilities and four span-end projections per token;
+  BIO tag probabilities, fact-count probabilities and five projections per token (four
+  span-end slots, and a context slot averaged over the words between a pair's spans; artefacts
+  from before that have only the four);
 - `pairs.onnx`: the relation classifier over (subject span, object span) pairs;
 - `tokenizer.json`, and `encoder.json` with the predicate labels and the learned normaliser.
 
@@ -197,4 +199,22 @@ def _pair_input(
         + projections[objects[0], 2]
         + projections[objects[1], 3]
     )
+    if projections.shape[1] > 4:  # artefacts since 2026-11-29 also read the words between
+        summed = summed + between_tokens(projections[:, 4], subjects, objects)
     return summed.astype(np.float32)
+
+
+def between_tokens(
+    context: np.ndarray,
+    subjects: tuple[np.ndarray, np.ndarray],
+    objects: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """Per pair, the mean of `context` over the tokens strictly between its two spans (zero
+    when they touch): the verb that says which relation holds."""
+    prefix = np.concatenate([np.zeros_like(context[:1]), np.cumsum(context, axis=0)])
+    low = np.minimum(subjects[1], objects[1]) + 1
+    high = np.maximum(subjects[0], objects[0])
+    count = np.clip(high - low, 0, None)
+    summed = prefix[np.clip(high, 0, None)] - prefix[np.clip(low, None, len(context))]
+    mean: np.ndarray = np.where((count > 0)[:, None], summed / np.maximum(count, 1)[:, None], 0.0)
+    return mean

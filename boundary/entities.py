@@ -24,6 +24,7 @@ from typing import Any
 __all__ = [
     "FORMATS",
     "MONTHS",
+    "NUMBER_WORDS",
     "Normaliser",
     "apply_format",
     "fold",
@@ -76,11 +77,45 @@ def parse_date(text: str) -> date | None:
     return None
 
 
+_UNITS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+NUMBER_WORDS = {word: value for value, word in enumerate(_UNITS)} | {
+    f"{tens}{joint}{unit}" if unit else tens: 10 * (index + 2) + value
+    for index, tens in enumerate(_TENS)
+    for value, unit in enumerate(["", *_UNITS[1:10]])
+    for joint in ("-", " ")
+}
+
+
 def parse_number(text: str) -> float | None:
+    """Digits ("1,200", "25.5") or an English number word below a hundred ("seven",
+    "twenty-one"): people write small counts in words."""
     value = text.strip()
-    if not _NUMBER.match(value):
-        return None
-    return float(value.replace(",", ""))
+    if _NUMBER.match(value):
+        return float(value.replace(",", ""))
+    word = NUMBER_WORDS.get(" ".join(value.lower().split()))
+    return float(word) if word is not None else None
 
 
 # --- Formats: how a surface becomes a canonical form -------------------------------------------

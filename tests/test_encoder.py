@@ -256,3 +256,26 @@ def test_the_api_benchmark_runs_end_to_end_on_loopback(encoder_setup):
     assert report["encoder_throughput"]["completed"] > 0
     assert report["stored_calls"] >= report["encoder_throughput"]["completed"]
     assert ModelVersion.objects.filter(is_active=True).count() == 1  # the real registry untouched
+
+
+def test_the_words_between_two_spans_are_averaged_alike_in_training_and_serving():
+    import numpy as np
+    import torch
+
+    from boundary.encoder import between_tokens
+    from training.trainers.encoder import _between
+
+    context = np.random.default_rng(0).normal(size=(9, 3)).astype(np.float32)
+    # (subject start, end, object start, end): words between, reversed order, touching spans
+    spans = [(0, 1, 5, 6), (6, 7, 1, 2), (2, 3, 4, 4)]
+    pairs = torch.tensor([[0, *span] for span in spans])
+    trained = _between(torch.from_numpy(context)[None], pairs[:, 0], pairs).numpy()
+    served = between_tokens(
+        context,
+        (np.array([s[0] for s in spans]), np.array([s[1] for s in spans])),
+        (np.array([s[2] for s in spans]), np.array([s[3] for s in spans])),
+    )
+    np.testing.assert_allclose(trained, served, rtol=1e-5)
+    np.testing.assert_allclose(served[0], context[2:5].mean(0), rtol=1e-5)
+    np.testing.assert_allclose(served[1], context[3:6].mean(0), rtol=1e-5)
+    assert not served[2].any()

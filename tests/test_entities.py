@@ -188,3 +188,16 @@ def test_a_lexicon_written_before_accents_folded_still_looks_up():
 
     old = Normaliser.from_dict({"lexicon": {"susana díaz": "Susana_Díaz_(politician)"}})
     assert old.canonical("Susana Diaz", "leader", "object") == "Susana_Díaz_(politician)"
+
+
+@pytest.mark.parametrize(("text", "value"), [("seven", 7), ("Twenty-one", 21), ("ninety", 90)])
+def test_small_numbers_written_in_words_parse(text, value):
+    from boundary.entities import parse_number
+
+    assert parse_number(text) == value
+
+
+def test_a_count_written_in_words_is_found_and_comes_back_as_digits():
+    text = "The Growth team is an eight-person team."
+    assert _surface(text, "8") == "eight"
+    assert apply_format("integer", "eight") == "8"

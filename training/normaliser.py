@@ -17,6 +17,7 @@ from typing import Any
 from boundary.entities import (
     FORMATS,
     MONTHS,
+    NUMBER_WORDS,
     Normaliser,
     apply_format,
     entity_key,
@@ -70,6 +71,7 @@ def surface_candidates(canonical: str) -> list[str]:
     if number is not None:
         if number == int(number):
             candidates += [str(int(number)), f"{int(number):,}"]
+            candidates += [w for w, n in NUMBER_WORDS.items() if n == number and " " not in w]
         candidates += [repr(number), f"{number:,}"]
     without_brackets = re.sub(r"\s*\([^)]*\)\s*", " ", shown).strip()
     if without_brackets and without_brackets != shown:

@@ -276,7 +276,7 @@ VALENCE_AUDIT_MIN_SAMPLES = env_int("VALENCE_AUDIT_MIN_SAMPLES", 30, minimum=1)
 # shipped example corpus, so every machine gets the same models (a busy one only takes longer).
 # Decomposition is learned by the encoder by default (`generative` for a LoRA student).
 VALENCE_BOOTSTRAP_STEPS = env_int("VALENCE_BOOTSTRAP_STEPS", 100, minimum=1)
-VALENCE_BOOTSTRAP_ENCODER_STEPS = env_int("VALENCE_BOOTSTRAP_ENCODER_STEPS", 300, minimum=1)
+VALENCE_BOOTSTRAP_ENCODER_STEPS = env_int("VALENCE_BOOTSTRAP_ENCODER_STEPS", 600, minimum=1)
 VALENCE_BOOTSTRAP_DECOMPOSER = env_str("VALENCE_BOOTSTRAP_DECOMPOSER", "encoder")
 if VALENCE_BOOTSTRAP_DECOMPOSER not in ("encoder", "generative"):
     raise ImproperlyConfigured("VALENCE_BOOTSTRAP_DECOMPOSER must be encoder or generative")

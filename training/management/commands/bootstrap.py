@@ -50,7 +50,10 @@ class Command(BaseCommand):
             help="Optimiser steps of the encoder (default: VALENCE_BOOTSTRAP_ENCODER_STEPS).",
         )
         parser.add_argument(
-            "--eval-pairs", type=int, default=120, help="Eval-split pairs used to calibrate."
+            "--eval-pairs",
+            type=int,
+            default=120,
+            help="Eval-split pairs used to calibrate a generative student (an encoder uses all).",
         )
 
     def handle(
@@ -98,7 +101,10 @@ class Command(BaseCommand):
                 kind=kind,
                 trigger=TrainingRun.Trigger.BOOTSTRAP,
                 # Steps, not seconds: the same model on a quiet or a busy machine.
-                config={"train": fixed_steps(count), "max_eval_pairs": eval_pairs},
+                # An encoder is judged on every eval pair (milliseconds each: calibration
+                # needs the evidence); a generative student on `eval_pairs` (seconds each).
+                config={"train": fixed_steps(count)}
+                | ({} if kind == ModelKind.ENCODER else {"max_eval_pairs": eval_pairs}),
                 enqueue=False,
             )
             if version is None:
