@@ -312,6 +312,7 @@ class BoundaryCall(models.Model):
         choices=CallOrigin.choices,
         blank=True,
         default="",
+        db_default="",  # rows written by raw SQL or COPY (bench-dashboards) have no origin
         help_text="The door the call came in by: the API or the playground (blank: stored by "
         "a command, an import or the live audit).",
     )
