@@ -16,9 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from boundary.entities import Normaliser
 from boundary.triples import Triple, parse_triples, same_triples
-from training.normaliser import align, learn_normaliser
+from training.normaliser import align, normaliser_from_alignments
 
 
 @dataclass
@@ -43,23 +42,12 @@ def held_out_fold(record: dict[str, Any], folds: int = 5) -> bool:
     return int(hashlib.sha256(entry.encode("utf-8")).hexdigest(), 16) % folds == 0
 
 
-def learn_from(records: Sequence[dict[str, Any]]) -> Normaliser:
-    """The normaliser the encoder trainer would learn from these records."""
-    observations, entities = [], []
-    for record in records:
-        triples = parse_triples(record["triples"])
-        spans = align(record["text"], triples)
-        for triple in triples:
-            for entity, role in ((triple.subject, "subject"), (triple.object, "object")):
-                entities.append(entity)
-                if entity in spans:
-                    start, end = spans[entity]
-                    observations.append((record["text"][start:end], entity, triple.predicate, role))
-    return learn_normaliser(observations, entities=entities)
-
-
 def span_ceiling(learn_on: Sequence[dict[str, Any]], score_on: Sequence[dict[str, Any]]) -> Ceiling:
-    normaliser = learn_from(learn_on)
+    normaliser = normaliser_from_alignments(
+        (r["text"], triples, align(r["text"], triples))
+        for r in learn_on
+        for triples in [parse_triples(r["triples"])]
+    )
     ceiling = Ceiling(len(score_on), 0, 0)
     for record in score_on:
         text, triples = record["text"], parse_triples(record["triples"])

@@ -34,6 +34,7 @@ __all__ = [
     "display_form",
     "find_span",
     "learn_normaliser",
+    "normaliser_from_alignments",
     "plural",
     "surface_candidates",
 ]
@@ -161,6 +162,24 @@ def align(text: str, triples: Sequence[Triple]) -> dict[str, tuple[int, int]]:
     return spans
 
 
+Alignment = tuple[str, Sequence[Triple], dict[str, tuple[int, int]]]  # text, triples, spans
+
+
+def normaliser_from_alignments(alignments: Iterable[Alignment]) -> Normaliser:
+    """The normaliser aligned sentences teach: each aligned entity is an observation of how its
+    slot writes it, and every entity (aligned or not) enters the known-entity table."""
+    observations: list[tuple[str, str, str, str]] = []
+    entities: list[str] = []
+    for text, triples, spans in alignments:
+        for triple in triples:
+            for entity, role in ((triple.subject, "subject"), (triple.object, "object")):
+                entities.append(entity)
+                if entity in spans:
+                    start, end = spans[entity]
+                    observations.append((text[start:end], entity, triple.predicate, role))
+    return learn_normaliser(observations, entities=entities)
+
+
 def learn_normaliser(
     observations: Iterable[tuple[str, str, str, str]],
     *,
@@ -179,7 +198,7 @@ def learn_normaliser(
     count too) is remembered by its folded form, so a span spelled without its accents still
     comes out as the entity the data knows.
     """
-    by_surface: dict[str, Counter[str]] = {}
+    by_slot: dict[tuple[str, str], Counter[str]] = {}  # (slot, surface key) → canonical forms
     slot_tallies: dict[str, dict[str, list[int]]] = {}  # slot → format → [right, applied]
     role_tallies: dict[str, dict[str, list[int]]] = {}
     known: dict[str, Counter[str]] = {}
@@ -187,7 +206,7 @@ def learn_normaliser(
     for canonical in [*entities, *(row[1] for row in rows)]:
         known.setdefault(entity_key(canonical), Counter())[canonical] += 1
     for surface, canonical, predicate, role in rows:
-        by_surface.setdefault(lexicon_key(surface), Counter())[canonical] += 1
+        by_slot.setdefault((f"{predicate}|{role}", lexicon_key(surface)), Counter())[canonical] += 1
         for name in FORMATS:
             value = apply_format(name, surface)
             if value is None:
@@ -204,15 +223,15 @@ def learn_normaliser(
         default_formats={role: _ranked(tallies) for role, tallies in role_tallies.items()},
         entities={key: counts.most_common(1)[0][0] for key, counts in known.items()},
     )
-    by_slot: dict[tuple[str, str], Counter[str]] = {}
-    for surface, canonical, predicate, role in rows:
-        by_slot.setdefault((f"{predicate}|{role}", lexicon_key(surface)), Counter())[canonical] += 1
+    by_surface: dict[str, Counter[str]] = {}
+    for (_, key), meanings in by_slot.items():
+        by_surface.setdefault(key, Counter()).update(meanings)
     trusted = _trusted(by_surface, min_lexicon_count, min_lexicon_share)
     trusted_in_slot = _trusted(by_slot, min_lexicon_count, min_lexicon_share)
     # Keep only entries some observed surface needs: the rules (or the global entry) get the
     # others right anyway, and the artefact stays small.
     for surface, canonical, predicate, role in rows:
-        key, slot = lexicon_key(surface), f"{predicate}|{role}"
+        key = lexicon_key(surface)
         if trusted.get(key) == canonical and normaliser.canonical(surface, predicate, role) != (
             canonical
         ):

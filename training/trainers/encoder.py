@@ -41,7 +41,7 @@ from torch import nn
 
 from boundary.encoder import ARTIFACT_VERSION, MAX_COUNT, TAG_B, TAG_I, TAG_O
 from boundary.triples import Triple
-from training.normaliser import align, learn_normaliser
+from training.normaliser import align, normaliser_from_alignments
 from training.trainers.common import (
     Progress,
     StepLoop,
@@ -193,19 +193,7 @@ def train_encoder(
     if not predicates:
         raise ValueError("no triple of the training data could be aligned to its text")
     index = {predicate: number + 1 for number, predicate in enumerate(predicates)}
-    normaliser = learn_normaliser(
-        (
-            (text[a:b], entity, t.predicate, role)
-            for text, triples, spans in alignments
-            for t in triples
-            for entity, role in ((t.subject, "subject"), (t.object, "object"))
-            if (span := spans.get(entity)) is not None
-            for a, b in [span]
-        ),
-        entities=(
-            e for _, triples, _ in alignments for t in triples for e in (t.subject, t.object)
-        ),
-    )
+    normaliser = normaliser_from_alignments(alignments)
     encoded = [
         item
         for text, triples, spans in alignments
