@@ -250,4 +250,4 @@ class CallDetailView(generics.RetrieveAPIView[BoundaryCall]):
 class ModelVersionListView(generics.ListAPIView[ModelVersion]):
     serializer_class = ModelVersionSerializer
     filterset_class = ModelVersionFilter
-    queryset = ModelVersion.objects.all()
+    queryset = ModelVersion.objects.with_recalibration_state()

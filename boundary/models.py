@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, Q
 
 from boundary import directions
 from boundary.students import StudentSpec
@@ -87,6 +87,14 @@ KIND_PRIORITY = {ModelKind.ENCODER: 0, ModelKind.GENERATIVE: 1}
 class ModelVersionQuerySet(models.QuerySet["ModelVersion"]):
     def active(self) -> ModelVersionQuerySet:
         return self.filter(is_active=True)
+
+    def with_recalibration_state(self) -> ModelVersionQuerySet:
+        """Annotate `recalibrations_in_flight`: re-evaluations on new evidence queued or running
+        (training.recalibration; counted through the reverse relation, so the request path never
+        imports training)."""
+        in_flight = Q(recalibrations__status__in=["queued", "running"])
+        counted = self.annotate(recalibrations_in_flight=Count("recalibrations", filter=in_flight))
+        return counted.order_by("-created_at")  # GROUP BY drops Meta.ordering
 
     def serving_order(self, direction: str) -> list[ModelVersion]:
         """Active versions of a direction, cheapest stage first."""

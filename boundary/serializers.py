@@ -285,6 +285,9 @@ class ModelVersionSerializer(serializers.ModelSerializer[ModelVersion]):
         read_only=True,
         help_text="False: no confidence threshold reached the target; it never answers alone.",
     )
+    recalibrating = serializers.SerializerMethodField(
+        help_text="True while it is being evaluated again on traffic it never trained on."
+    )
 
     class Meta:
         model = ModelVersion
@@ -299,6 +302,7 @@ class ModelVersionSerializer(serializers.ModelSerializer[ModelVersion]):
             "metrics",
             "threshold",
             "is_calibrated",
+            "recalibrating",
             "expected_fallback_rate",
             "train_count",
             "eval_count",
@@ -307,3 +311,9 @@ class ModelVersionSerializer(serializers.ModelSerializer[ModelVersion]):
             "promoted_at",
         ]
         read_only_fields = fields
+
+    def get_recalibrating(self, version: ModelVersion) -> bool:
+        count = getattr(version, "recalibrations_in_flight", None)
+        if count is None:  # not annotated (a single version): one query
+            count = version.recalibrations.filter(status__in=["queued", "running"]).count()
+        return bool(count)

@@ -52,6 +52,11 @@ class TrainingPair:
 
 def eligible_pairs(direction: str) -> list[TrainingPair]:
     """Every eligible pair of a direction, deduplicated, best tier first, then newest."""
+    return deduplicate(stored_pairs(direction))
+
+
+def stored_pairs(direction: str) -> list[TrainingPair]:
+    """Every eligible pair of a direction as stored, repeats included, newest first."""
     calls = (
         BoundaryCall.objects.eligible_for_training(direction, settings.VALENCE_TRAIN_QUALITY_FLOOR)
         .order_by("-id")
@@ -67,8 +72,7 @@ def eligible_pairs(direction: str) -> list[TrainingPair]:
             "diagnostics",
         )
     )
-    pairs = [pair for call in calls.iterator(chunk_size=2000) if (pair := _pair(direction, call))]
-    return deduplicate(pairs)
+    return [pair for call in calls.iterator(chunk_size=2000) if (pair := _pair(direction, call))]
 
 
 def deduplicate(pairs: Iterable[TrainingPair]) -> list[TrainingPair]:
@@ -149,7 +153,7 @@ def split_pairs(
     first when the eval set is capped; unreviewed ones fill the rest.
     """
     evaluation = [p for p in pairs if p.split == "eval"]
-    keys = _union(held_out or HeldOutKeys(), _keys_of(evaluation))
+    keys = _union(held_out or HeldOutKeys(), keys_of(evaluation))
     train, withheld = [], 0
     for pair in pairs:
         if pair.split != "train":
@@ -168,7 +172,7 @@ def split_pairs(
     return DataSplit(_sample(train, max_train), evaluation, withheld)
 
 
-def _keys_of(pairs: Iterable[TrainingPair]) -> HeldOutKeys:
+def keys_of(pairs: Iterable[TrainingPair]) -> HeldOutKeys:
     contents = [_pair_content(pair) for pair in pairs]
     return HeldOutKeys(
         frozenset(text_key(text) for text, _ in contents),

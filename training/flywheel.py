@@ -65,6 +65,7 @@ class FlywheelConfig:
     teacher_error_rate: float = 0.0
     train_every: int = 1500  # new teacher answers before a generative student (re)trains
     encoder_train_every: int = 1500  # the same for the decomposition encoder
+    recalibrate_every: int = 500  # new teacher answers before a refused candidate is re-judged
     auto_train: tuple[str, ...] = ("decomposition:encoder", "recomposition:generative")
     wait_for_training: bool = True
     training_timeout_s: float = 3600.0  # the longest a single pause may last
@@ -244,6 +245,7 @@ class Flywheel:
         self.evaluation_outcomes: list[Outcome] = []
         self.windows: list[dict[str, Any]] = []  # as printed during the replay (no bill yet)
         self.pauses: list[dict[str, Any]] = []
+        self.not_recalibrated: dict[int, int] = {}  # version → new answers when given up
         self.round_trip_decomposer = ""
 
     def run(self) -> dict[str, Any]:
@@ -307,6 +309,7 @@ class Flywheel:
             "VALENCE_TRAIN_EPOCHS": "1",
             "VALENCE_TRAIN_EVERY": str(config.train_every),
             "VALENCE_ENCODER_TRAIN_EVERY": str(config.encoder_train_every),
+            "VALENCE_RECALIBRATE_EVERY": str(config.recalibrate_every),
             "VALENCE_AUTO_TRAIN": ",".join(config.auto_train),
             # Its own model folder, kept with its database in --out/service.
             "VALENCE_MODEL_DIR": str(config.out_dir / "service" / "models"),
@@ -372,13 +375,13 @@ class Flywheel:
         return [score(outcome) for outcome in results if outcome is not None]
 
     def _pause(self, server: ScratchServer) -> None:
-        """Wait while a training is due or in flight (bounded by the timeouts)."""
+        """Wait while a training or recalibration is due or in flight (bounded by timeouts)."""
         began = time.perf_counter()
         due_since: float | None = None
         while True:
             versions = _versions(server)
-            in_flight = [v for v in versions if v["status"] in IN_FLIGHT]
-            due = self._due(versions)
+            in_flight = [v for v in versions if v["status"] in IN_FLIGHT or v.get("recalibrating")]
+            due = self._due(versions) + self._recalibrations_due(versions)
             if not in_flight and not due:
                 break
             now = time.perf_counter()
@@ -386,8 +389,8 @@ class Flywheel:
                 due_since = None
             elif due_since is None:
                 due_since = now
-            elif now - due_since > self.config.trigger_timeout_s:
-                self.say(f"  the trigger did not queue {due} within the timeout; going on")
+            elif now - due_since > self._queue_timeout(due):
+                self._give_up(due, versions)
                 break
             if now - began > self.config.training_timeout_s:
                 self.say("  a training outlasted the timeout; going on")
@@ -396,7 +399,10 @@ class Flywheel:
         waited = time.perf_counter() - began
         if waited > 2.5:
             versions = [
-                {key: v[key] for key in ("id", "direction", "kind", "status", "is_active")}
+                {
+                    key: v.get(key)
+                    for key in ("id", "direction", "kind", "status", "is_active", "is_calibrated")
+                }
                 for v in _versions(server)
             ]
             self.pauses.append(
@@ -406,7 +412,7 @@ class Flywheel:
                     "versions": versions,
                 }
             )
-            self.say(f"  paused {waited:.0f} s for training; {_version_line(versions)}")
+            self.say(f"  paused {waited:.0f} s for the worker; {_version_line(versions)}")
 
     def _due(self, versions: Sequence[dict[str, Any]]) -> list[str]:
         """Students with enough new teacher answers since their last training's watermark."""
@@ -435,6 +441,67 @@ class Flywheel:
             )
             if new >= every:
                 due.append(choice)
+        return due
+
+    def _queue_timeout(self, due: Sequence[str]) -> float:
+        """A due training is always queued within a tick or two; a recalibration only when the
+        gate refused its candidate for calibration alone, which this side cannot see."""
+        if any(not item.startswith("recalibrate") for item in due):
+            return self.config.trigger_timeout_s
+        return min(self.config.trigger_timeout_s, 90.0)
+
+    def _give_up(self, due: Sequence[str], versions: Sequence[dict[str, Any]]) -> None:
+        trainings = [item for item in due if not item.startswith("recalibrate")]
+        if trainings:
+            self.say(f"  the trigger did not queue {trainings} within the timeout; going on")
+        for version in versions:  # not waited for again until `recalibrate_every` more answers
+            if f"recalibrate v{version['id']}" in due:
+                self.not_recalibrated[version["id"]] = self._new_answers(version)
+
+    def _new_answers(self, version: dict[str, Any]) -> int:
+        """Teacher answers of its direction stored after its data watermark whose text and
+        triple set came before it in none of the calls (the server's evidence rule, which
+        looks only at the train split, counts a few more)."""
+        mark = version.get("data_watermark") or 0
+        mine = [o for o in self.outcomes if o.request.direction == version["direction"]]
+        seen = {key for o in mine if (o.call_id or 0) <= mark for key in _content_keys(o)}
+        return sum(
+            1
+            for o in mine
+            if o.served_by == "teacher"
+            and (o.call_id or 0) > mark
+            and not seen.intersection(_content_keys(o))
+        )
+
+    def _recalibrations_due(self, versions: Sequence[dict[str, Any]]) -> list[str]:
+        """Refused, uncalibrated candidates with `recalibrate_every` new teacher answers since
+        they were last judged (the server's own rule, training.recalibration, estimated)."""
+        every = self.config.recalibrate_every
+        if every <= 0:
+            return []
+        due = []
+        for choice in self.config.auto_train:
+            direction, kind = choice.split(":")
+            mine = [
+                v
+                for v in versions
+                if v["direction"] == direction and v["kind"] == kind and v["status"] != "failed"
+            ]
+            newest = max(mine, key=lambda v: v["id"], default=None)
+            if (
+                newest is None
+                or newest["status"] != "ready"
+                or newest["is_active"]
+                or newest["is_calibrated"]
+            ):
+                continue
+            calibration = (newest.get("metrics") or {}).get("calibration") or {}
+            judged_on = calibration.get("chosen_on") or newest.get("eval_count") or 0
+            new = self._new_answers(newest)
+            evidence = new + (newest.get("eval_count") or 0)
+            given_up = self.not_recalibrated.get(newest["id"])
+            if evidence >= judged_on + every and (given_up is None or new >= given_up + every):
+                due.append(f"recalibrate v{newest['id']}")
         return due
 
     # --- after the stream --------------------------------------------------------------------
@@ -564,6 +631,13 @@ def _call(
 
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
+
+
+def _content_keys(outcome: Outcome) -> set[str]:
+    keys = {"facts:" + triple_set_key(outcome.request.triples)}
+    if outcome.request.direction == DECOMPOSITION:
+        keys.add("text:" + " ".join(str(outcome.request.body.get("text", "")).lower().split()))
+    return keys
 
 
 def _versions(server: ScratchServer) -> list[dict[str, Any]]:
@@ -708,6 +782,17 @@ def dump_service_facts(path: str) -> None:
                 "held_out": calibration.get("held_out"),
                 "created_at": version.created_at.isoformat(),
                 "promoted_at": version.promoted_at.isoformat() if version.promoted_at else None,
+                "chosen_on": calibration.get("chosen_on"),
+                "recalibrations": [
+                    {
+                        "evidence": r.evidence,
+                        "status": r.status,
+                        "calibrated": r.calibrated,
+                        "promoted": r.promoted,
+                        "outcome": r.outcome,
+                    }
+                    for r in version.recalibrations.order_by("pk")
+                ],
             }
         )
     Path(path).write_text(json.dumps({"costs": costs, "versions": versions}))

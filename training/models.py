@@ -163,3 +163,44 @@ class LiveAudit(models.Model):
 
     def __str__(self) -> str:
         return f"audit of call {self.call_id} ({self.status})"
+
+
+class Recalibration(models.Model):
+    """One re-evaluation of a candidate on traffic stored after its training data.
+
+    A candidate the gate refused only because its eval split was too small to show the target
+    agreement gets a second chance once the LLM has answered enough new calls it never trained
+    on (see training.recalibration). At most one is in flight per version.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="recalibrations"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    evidence = models.PositiveIntegerField(
+        help_text="Labelled examples it never trained on, counted when it was queued."
+    )
+    calibrated = models.BooleanField(null=True, blank=True)
+    promoted = models.BooleanField(null=True, blank=True)
+    outcome = models.TextField(blank=True, help_text="What calibration chose; why not promoted.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version"],
+                condition=Q(status__in=["queued", "running"]),
+                name="one_recalibration_in_flight_per_version",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"recalibration of v{self.version_id} on {self.evidence} ({self.status})"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from training.audit import do_audit_pass
 from training.pipeline import run_training
+from training.recalibration import queue_due_recalibrations, run_recalibration
 from training.runs import reap_dead_runs
 from training.trigger import queue_due_trainings
 
@@ -11,6 +12,11 @@ from training.trigger import queue_due_trainings
 def train_version(version_id: int) -> str:
     version = run_training(version_id)
     return f"v{version.pk} {version.status}"
+
+
+def recalibrate_version(recalibration_id: int) -> str:
+    recalibration = run_recalibration(recalibration_id)
+    return f"v{recalibration.version_id} {recalibration.status}: {recalibration.outcome}"
 
 
 def audit_live_calls() -> str:
@@ -24,12 +30,17 @@ def audit_live_calls() -> str:
 def reap_and_queue_trainings() -> str:
     """The training lifecycle's tick, run every minute by the django-q2 schedule.
 
+    A candidate refused only for want of calibration evidence is queued for another look once
+    enough new teacher answers exist (training.recalibration).
+
     Reaps first, so a run nobody will finish stops blocking its direction in the same tick
     that queues its successor. Scheduled rather than a signal on every stored call: the
     request path runs no trigger queries, and dead runs are reaped even with no traffic.
     """
     reaped = reap_dead_runs()
     queued = queue_due_trainings()
+    recalibrations = queue_due_recalibrations()  # after: a newly queued training goes first
     parts = [f"reaped v{item.version_id}: {item.reason}" for item in reaped]
     parts += [f"queued v{v.pk} ({v.direction} {v.kind})" for v in queued]
+    parts += [f"queued recalibration of v{r.version_id} on {r.evidence}" for r in recalibrations]
     return "; ".join(parts) or "nothing to reap or queue"

@@ -62,6 +62,13 @@ class Command(BaseCommand):
         parser.add_argument("--train-every", type=int, default=1500)
         parser.add_argument("--encoder-train-every", type=int, default=1500)
         parser.add_argument(
+            "--recalibrate-every",
+            type=int,
+            default=500,
+            help="New teacher answers before a candidate refused for want of calibration "
+            "evidence is judged again (0: never).",
+        )
+        parser.add_argument(
             "--auto-train",
             default="decomposition:encoder,recomposition:generative",
             help="Students the trigger trains (direction:kind, comma-separated).",
@@ -130,6 +137,7 @@ class Command(BaseCommand):
                 teacher_error_rate=options["teacher_error_rate"],
                 train_every=options["train_every"],
                 encoder_train_every=options["encoder_train_every"],
+                recalibrate_every=max(0, options["recalibrate_every"]),
                 auto_train=tuple(
                     item.strip() for item in options["auto_train"].split(",") if item.strip()
                 ),

@@ -1,0 +1,207 @@
+"""A second look for candidates the gate refused for want of evidence, on traffic they never saw.
+
+The gate lets a version answer alone only once its confidence threshold *shows* the target
+agreement (a one-sided 95 % lower bound, training.evaluation.reaches). On a young deployment
+the eval split is small (10 % of the calls), so a good student is refused because about 50
+right answers in a row cannot be had from 150 examples (the Food flywheel: encoders at Strict
+F1 0.845 refused twice, 0 % local). Meanwhile every call the LLM answers is a fresh label the
+candidate never trained on, which is how online distillation ("neural caching", Ramírez et al.
+2024) keeps its students honest.
+
+So once `VALENCE_RECALIBRATE_EVERY` such labels have arrived since a candidate was last
+judged, the every-minute tick queues a `Recalibration`: the worker evaluates the candidate (and
+the active version of its kind, on the same examples) on its eval split plus every newer
+teacher answer that shares no text and no triple set with anything it could have trained on,
+calibrates cross-fitted as at training time, and puts it through the same gate.
+
+Only the newest ready candidate of a direction and kind, refused for calibration alone, that its
+training would have promoted by itself, is looked at; none while a newer training is in flight.
+The new labels are the calls the active stages could not answer, so once a version serves they
+lean towards hard inputs: the threshold is then chosen on harder examples than it will serve,
+which errs on the side of asking the LLM.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from boundary.models import (
+    IN_FLIGHT,
+    BoundaryCall,
+    ModelVersion,
+    VersionStatus,
+)
+from boundary.registry import PromotionRefused, do_promote, gate_verdict
+from training.datasets import TrainingPair, deduplicate, keys_of, stored_pairs
+from training.models import Recalibration, TrainingRun
+from training.pipeline import describe_calibration, eval_cap, evaluate_version, examples_from_pairs
+
+logger = logging.getLogger(__name__)
+
+IN_FLIGHT_RECALIBRATION = [Recalibration.Status.QUEUED, Recalibration.Status.RUNNING]
+
+
+def evidence_pairs(version: ModelVersion) -> list[TrainingPair]:
+    """Labelled pairs `version` never trained on: its eval split, and every later pair that
+    shares no text or triple set with a train-split pair stored up to its data watermark (a
+    superset of what it trained on, so nothing it saw can leak in)."""
+    mark = version.data_watermark or 0
+    stored = stored_pairs(version.direction)  # repeats too: deduplication keeps the newest
+    seen = keys_of(p for p in stored if p.split == "train" and p.call_id <= mark)
+    return [
+        p
+        for p in deduplicate(stored)
+        if p.split == "eval" or (p.call_id > mark and not seen.touches(p))
+    ]
+
+
+def chosen_on(version: ModelVersion) -> int:
+    """How many examples its current threshold was chosen on."""
+    return int(version.calibration.get("chosen_on") or version.eval_count or 0)
+
+
+def candidate(direction: str, kind: str) -> ModelVersion | None:
+    """The version of (direction, kind) that more evidence could get past the gate, if any."""
+    versions = ModelVersion.objects.filter(direction=direction, kind=kind)
+    if versions.filter(status__in=IN_FLIGHT).exists():
+        return None  # a newer training will be judged soon
+    newest = versions.exclude(status=VersionStatus.FAILED).order_by("-pk").first()
+    if (
+        newest is None
+        or newest.status != VersionStatus.READY
+        or newest.is_active
+        or newest.data_watermark is None
+        or newest.recalibrations.filter(status__in=IN_FLIGHT_RECALIBRATION).exists()
+        or not _would_promote_itself(newest)
+    ):
+        return None
+    return newest if gate_verdict(newest).refused_only_for_calibration else None
+
+
+def evidence_due(version: ModelVersion) -> int | None:
+    """The number of evidence pairs when enough new ones arrived since it was last judged."""
+    every = settings.VALENCE_RECALIBRATE_EVERY
+    needed = chosen_on(version) + every
+    # Cheap upper bound first: every eligible call past the watermark, plus the eval split.
+    newer = (
+        BoundaryCall.objects.eligible_for_training(
+            version.direction, settings.VALENCE_TRAIN_QUALITY_FLOOR
+        )
+        .filter(pk__gt=version.data_watermark or 0)
+        .count()
+    )
+    if newer + version.eval_count < needed:
+        return None
+    count = len(evidence_pairs(version))
+    return count if count >= needed else None
+
+
+def queue_due_recalibrations() -> list[Recalibration]:
+    """The tick's part: reap stale recalibrations, then queue one per due candidate."""
+    reap_stale_recalibrations()
+    if settings.VALENCE_RECALIBRATE_EVERY <= 0 or not settings.VALENCE_AUTO_PROMOTE:
+        return []
+    queued = []
+    pairs = ModelVersion.objects.values_list("direction", "kind").distinct().order_by()
+    for direction, kind in sorted(set(pairs)):
+        version = candidate(direction, kind)
+        if version is None or (evidence := evidence_due(version)) is None:
+            continue
+        try:
+            with transaction.atomic():
+                recalibration = Recalibration.objects.create(version=version, evidence=evidence)
+                transaction.on_commit(partial(_enqueue, recalibration))
+        except IntegrityError:  # another tick queued it first
+            continue
+        logger.info("queued recalibration of v%s on %s pairs", version.pk, evidence)
+        queued.append(recalibration)
+    return queued
+
+
+def reap_stale_recalibrations() -> int:
+    """Fail recalibrations the worker cannot still be running (it died or lost the task)."""
+    cluster: dict[str, Any] = settings.Q_CLUSTER  # a task older than its retry is lost
+    stale_before = timezone.now() - timedelta(seconds=int(cluster["retry"]))
+    return Recalibration.objects.filter(
+        status__in=IN_FLIGHT_RECALIBRATION, created_at__lt=stale_before
+    ).update(
+        status=Recalibration.Status.FAILED,
+        outcome="never finished: the worker stopped or lost the task",
+        finished_at=timezone.now(),
+    )
+
+
+def run_recalibration(recalibration_id: int) -> Recalibration:
+    """Evaluate and calibrate on the evidence, then try the gate (the worker's task)."""
+    claimed = Recalibration.objects.filter(
+        pk=recalibration_id, status=Recalibration.Status.QUEUED
+    ).update(status=Recalibration.Status.RUNNING)
+    recalibration = Recalibration.objects.select_related("version").get(pk=recalibration_id)
+    if not claimed:
+        return recalibration
+    version = recalibration.version
+    try:
+        pairs = sorted(evidence_pairs(version), key=lambda p: (p.tier, -p.call_id))
+        pairs = sorted(pairs[: eval_cap(version.kind)], key=lambda p: p.call_id)
+        metrics = evaluate_version(
+            version,
+            examples_from_pairs(pairs),
+            source=f"recalibration: {len(pairs)} labelled pairs it never trained on",
+        )
+        version.refresh_from_db()
+        outcome, promoted = describe_calibration(metrics), False
+        try:
+            do_promote(version, reason=f"automatic after recalibrating on {len(pairs)} new pairs")
+            promoted = True
+            outcome += "; promoted: the gate passed"
+        except PromotionRefused as refused:
+            outcome += f"; not promoted: {refused}"
+        _finish(recalibration, Recalibration.Status.DONE, outcome, version.is_calibrated, promoted)
+    except Exception as exc:
+        logger.exception("recalibration of v%s failed", version.pk)
+        _finish(recalibration, Recalibration.Status.FAILED, f"{type(exc).__name__}: {exc}")
+    recalibration.refresh_from_db()
+    return recalibration
+
+
+def _finish(
+    recalibration: Recalibration,
+    status: str,
+    outcome: str,
+    calibrated: bool | None = None,
+    promoted: bool | None = None,
+) -> None:
+    Recalibration.objects.filter(pk=recalibration.pk).update(
+        status=status,
+        outcome=outcome,
+        calibrated=calibrated,
+        promoted=promoted,
+        finished_at=timezone.now(),
+    )
+    logger.info("recalibration of v%s: %s", recalibration.version_id, outcome)
+
+
+def _would_promote_itself(version: ModelVersion) -> bool:
+    """As at the end of its training: automatic and bootstrap runs promote themselves, manual
+    ones only when asked to (an imported version, with no run, never)."""
+    run = TrainingRun.objects.filter(version=version).first()
+    if run is None:
+        return False
+    return bool(run.config.get("promote", run.trigger != TrainingRun.Trigger.MANUAL))
+
+
+def _enqueue(recalibration: Recalibration) -> None:
+    from django_q.tasks import async_task
+
+    async_task(
+        "training.tasks.recalibrate_version",
+        recalibration.pk,
+        task_name=f"recalibrate v{recalibration.version_id} on {recalibration.evidence}",
+    )
