@@ -45,9 +45,11 @@ def versions(request: HttpRequest) -> HttpResponse:
 
 
 def _page(request: HttpRequest, *, status: int = 200) -> HttpResponse:
-    listed = ModelVersion.objects.select_related("training_run", "promoted_by").order_by(
-        "direction", "kind", "-id"
-    )[:100]
+    listed = (
+        ModelVersion.objects.select_related("training_run", "promoted_by")
+        .prefetch_related("recalibrations")
+        .order_by("direction", "kind", "-id")[:100]
+    )
     can_promote = request.user.has_perm(PROMOTE)
     promotable = (VersionStatus.READY, VersionStatus.RETIRED)
     # (version, the promotion gate's verdict, or None where it cannot be promoted from here)

@@ -157,6 +157,16 @@ def test_the_versions_page_marks_an_uncalibrated_version(client):
     assert f'data-threshold="{version.pk}"><strong>uncalibrated</strong>' in page
 
 
+def test_the_versions_page_says_a_version_was_judged_again_on_new_evidence(client):
+    from training.models import Recalibration
+
+    version = ModelVersionFactory(threshold=0.8, metrics={"headline": 0.8})
+    Recalibration.objects.create(version=version, evidence=640, status="done", calibrated=True)
+    client.force_login(member(STAFF))
+    page = client.get("/models/").content.decode()
+    assert "judged again on 640 new pairs: calibrated" in page
+
+
 def test_staff_promote_and_roll_back_from_the_page_with_reasons(client):
     old = ModelVersionFactory(is_active=True, metrics={"headline": 0.5})
     new = ModelVersionFactory(
