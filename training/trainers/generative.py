@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import torch
 from peft import LoraConfig, get_peft_model
@@ -51,6 +51,9 @@ class TrainConfig:
     max_seconds: float = 0.0  # 0: no budget; otherwise stop (and keep the model) after this long
     batch_size: int = 8
     learning_rate: float = 1e-3
+    # "lora": adapters on the attention and MLP projections, merged at the end; "full": every
+    # weight trains (needs a far smaller learning rate, about 5e-5, and 3x the memory).
+    method: str = "lora"
     lora_rank: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -60,7 +63,7 @@ class TrainConfig:
     warmup_ratio: float = 0.05
     seed: int = 0
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | str]:
         return asdict(self)
 
 
@@ -105,6 +108,8 @@ def train_lora(
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Fine-tune, merge, and save a plain HF model folder at out_dir/"merged"."""
+    if config.method not in ("lora", "full"):
+        raise ValueError(f"unknown fine-tuning method {config.method!r} (lora or full)")
     started, device = start_training(examples, config.seed)
 
     tokenizer = padded_tokenizer(base_model)
@@ -118,12 +123,43 @@ def train_lora(
     )
     total_steps = loop.total_steps
 
+    trained: Any = model if config.method == "full" else _with_lora(model, config)
+    autocast = config.bf16 and bf16_supported(device)
+    optimiser = torch.optim.AdamW(
+        [p for p in trained.parameters() if p.requires_grad], lr=config.learning_rate
+    )
+    schedule = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]  # unannotated
+        optimiser, int(total_steps * config.warmup_ratio), total_steps
+    )
+
+    trained.train()
+    rng = random.Random(config.seed)
+
+    def step(batch: dict[str, torch.Tensor]) -> float:
+        batch = {key: value.to(device) for key, value in batch.items()}
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
+            loss = trained(**batch).loss
+        return torch_update(loss, trained, optimiser, schedule)
+
+    loop.run(lambda: length_grouped_batches(encoded, config.batch_size, tokenizer, rng), step)
+
+    merged_dir = out_dir / "merged"
+    merged = trained if config.method == "full" else trained.merge_and_unload()
+    merged.eval()
+    # peft declares nn.Module; unloading a causal-LM LoRA gives back the transformers model.
+    cast(PreTrainedModel, merged).save_pretrained(merged_dir, safe_serialization=True)
+    tokenizer.save_pretrained(merged_dir)
+    return TrainResult.of(loop, merged_dir, len(encoded), skipped, started, device)
+
+
+def _with_lora(model: PreTrainedModel, config: TrainConfig) -> Any:
+    """Adapters on every projection the model has (of LORA_TARGETS), in its top layers."""
     targets = [
         name for name in LORA_TARGETS if any(n.endswith(name) for n, _ in model.named_modules())
     ]
     layers = model.config.num_hidden_layers
     top = min(config.lora_layers, layers) if config.lora_layers else layers
-    peft_model = get_peft_model(
+    return get_peft_model(
         model,
         LoraConfig(
             task_type="CAUSAL_LM",
@@ -134,32 +170,6 @@ def train_lora(
             layers_to_transform=list(range(layers - top, layers)),
         ),
     )
-    autocast = config.bf16 and bf16_supported(device)
-    optimiser = torch.optim.AdamW(
-        [p for p in peft_model.parameters() if p.requires_grad], lr=config.learning_rate
-    )
-    schedule = get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]  # unannotated
-        optimiser, int(total_steps * config.warmup_ratio), total_steps
-    )
-
-    peft_model.train()
-    rng = random.Random(config.seed)
-
-    def step(batch: dict[str, torch.Tensor]) -> float:
-        batch = {key: value.to(device) for key, value in batch.items()}
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=autocast):
-            loss = peft_model(**batch).loss
-        return torch_update(loss, peft_model, optimiser, schedule)
-
-    loop.run(lambda: length_grouped_batches(encoded, config.batch_size, tokenizer, rng), step)
-
-    merged_dir = out_dir / "merged"
-    merged = peft_model.merge_and_unload()
-    merged.eval()
-    # peft declares nn.Module; unloading a causal-LM LoRA gives back the transformers model.
-    cast(PreTrainedModel, merged).save_pretrained(merged_dir, safe_serialization=True)
-    tokenizer.save_pretrained(merged_dir)
-    return TrainResult.of(loop, merged_dir, len(encoded), skipped, started, device)
 
 
 def padded_tokenizer(base_model: str | Path) -> PreTrainedTokenizerBase:

@@ -53,6 +53,8 @@ def train_lora_mlx(
     from mlx_lm.utils import load, save
 
     config = config or TrainConfig()
+    if config.method != "lora":
+        raise ValueError("the MLX trainer trains LoRA adapters only")
     started, _ = start_training(examples, config.seed)  # the torch side: tokenisation only
     mx.random.seed(config.seed)  # the LoRA A matrices and dropout
 
