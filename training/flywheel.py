@@ -65,7 +65,7 @@ class FlywheelConfig:
     teacher_error_rate: float = 0.0
     train_every: int = 1500  # new teacher answers before a generative student (re)trains
     encoder_train_every: int = 1500  # the same for the decomposition encoder
-    recalibrate_every: int = 500  # new teacher answers before a refused candidate is re-judged
+    recalibrate_every: int = 200  # new teacher answers before a refused candidate is re-judged
     auto_train: tuple[str, ...] = ("decomposition:encoder", "recomposition:generative")
     wait_for_training: bool = True
     training_timeout_s: float = 3600.0  # the longest a single pause may last

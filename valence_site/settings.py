@@ -261,7 +261,7 @@ VALENCE_EVAL_MAX_PAIRS = env_int("VALENCE_EVAL_MAX_PAIRS", 300, minimum=1)
 VALENCE_ENCODER_EVAL_MAX_PAIRS = env_int("VALENCE_ENCODER_EVAL_MAX_PAIRS", 3000, minimum=1)
 # A candidate refused only for want of calibration evidence is evaluated again once the LLM has
 # answered this many new calls it never trained on (training.recalibration; 0 switches it off).
-VALENCE_RECALIBRATE_EVERY = env_int("VALENCE_RECALIBRATE_EVERY", 500, minimum=0)
+VALENCE_RECALIBRATE_EVERY = env_int("VALENCE_RECALIBRATE_EVERY", 200, minimum=0)
 # Calibration: the lowest threshold whose accepted eval answers agree with the reference this often.
 VALENCE_CALIBRATION_TARGET = env_float("VALENCE_CALIBRATION_TARGET", 0.95, minimum=0, maximum=1)
 # ...and with how much confidence: the Wilson lower bound at this z must reach the target

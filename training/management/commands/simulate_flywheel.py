@@ -64,7 +64,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--recalibrate-every",
             type=int,
-            default=500,
+            default=200,
             help="New teacher answers before a candidate refused for want of calibration "
             "evidence is judged again (0: never).",
         )
