@@ -108,3 +108,24 @@ def test_full_fine_tuning_trains_weights_lora_leaves_alone(tmp_path):
 def test_an_unknown_fine_tuning_method_is_refused(tmp_path):
     with pytest.raises(ValueError, match="lora or full"):
         train_lora(tmp_path, [("a", "b")], tmp_path / "out", TrainConfig(method="prefix"))
+
+
+def test_held_out_texts_are_split_by_whether_their_entities_were_seen_in_training():
+    from boundary.triples import Triple
+    from training.evaluation import Prediction
+    from training.study import Record, entity_subsets
+
+    trained = [Record("Ana uses Vim.", (Triple("Ana", "uses", "Vim"),))]
+    evaluated = [
+        Record("Ana uses vim.", (Triple("ana", "uses", "VIM"),)),  # seen, after normalising
+        Record("Lea uses Go.", (Triple("Lea", "uses", "Go"),)),  # unseen
+        Record("Ana uses Go.", (Triple("Ana", "uses", "Go"),)),  # mixed: in neither subset
+    ]
+    predictions = [
+        Prediction(output=[Triple("Ana", "uses", "Vim")]),
+        Prediction(output=[Triple("Bo", "likes", "Rust")]),
+        Prediction(output=[]),
+    ]
+    subsets = entity_subsets(trained, evaluated, predictions)
+    assert subsets["seen_entities"] == {"count": 1, "strict_f1": 1.0}
+    assert subsets["unseen_entities"] == {"count": 1, "strict_f1": 0.0}

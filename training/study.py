@@ -37,9 +37,10 @@ from boundary.prompts import (
     recomposition_target,
 )
 from boundary.students import StudentSpec, load_student
-from boundary.triples import Triple, parse_triples
+from boundary.triples import Triple, normalise_text, parse_triples
 from training.datasets import read_jsonl
 from training.evaluation import Example, evaluate
+from training.scoring import score_decomposition
 
 QUESTIONS = ("curve", "finetune", "joint", "base")
 TARGET, Z = 0.95, 1.645  # the product's default calibration target and bound
@@ -91,6 +92,9 @@ class Row:
     latency_p50_ms: float
     evaluated: int
     config: dict[str, Any]
+    # Decomposition: Strict F1 on held-out texts none of whose entities occur in the training
+    # records, and on those all of whose entities do (mixed texts are in neither), with counts.
+    by_entities: dict[str, dict[str, float | int]] = field(default_factory=dict)
 
 
 def load_data(
@@ -209,6 +213,11 @@ def run_arm(
         report = evaluate(student, direction, examples, target=TARGET, z=Z)
         metrics = report.metrics
         held = metrics["calibration"]["held_out"] or metrics["calibration"]["choice"]
+        by_entities = (
+            entity_subsets(records, data.evaluation, report.predictions)
+            if direction == DECOMPOSITION
+            else {}
+        )
         rows.append(
             Row(
                 question=question,
@@ -228,9 +237,42 @@ def run_arm(
                 latency_p50_ms=report.latency_p50_ms,
                 evaluated=metrics["count"],
                 config=arm.config,
+                by_entities=by_entities,
             )
         )
     return rows
+
+
+def entities_of(record: Record) -> set[str]:
+    return {normalise_text(e) for t in record.triples for e in (t.subject, t.object)}
+
+
+def entity_subsets(
+    trained: Sequence[Record], evaluated: Sequence[Record], predictions: Sequence[Any]
+) -> dict[str, dict[str, float | int]]:
+    """Strict F1 (our scorer) on the held-out texts with only unseen and only seen entities.
+
+    An entity is seen when it is the subject or object of any training record's triple
+    (compared after `normalise_text`: case, underscores and quotes do not count)."""
+    known = set().union(*(entities_of(r) for r in trained)) if trained else set()
+    groups: dict[str, list[int]] = {"unseen_entities": [], "seen_entities": []}
+    for index, record in enumerate(evaluated):
+        entities = entities_of(record)
+        if not entities & known:
+            groups["unseen_entities"].append(index)
+        elif entities <= known:
+            groups["seen_entities"].append(index)
+    result: dict[str, dict[str, float | int]] = {}
+    for name, indexes in groups.items():
+        if not indexes:
+            result[name] = {"count": 0}
+            continue
+        scores = score_decomposition(
+            [predictions[i].output or [] for i in indexes],
+            [list(evaluated[i].triples) for i in indexes],
+        )
+        result[name] = {"count": len(indexes), "strict_f1": scores["strict"]["f1"]}
+    return result
 
 
 def _generative_pairs(direction: str, records: Sequence[Record]) -> list[tuple[str, str]]:
@@ -266,11 +308,15 @@ def run_study(
 
 def format_row(row: Row) -> str:
     agreement = "–" if row.answered_agreement is None else f"{row.answered_agreement:.1%}"
+    subsets = "".join(
+        f"  {name.split('_')[0]} {group.get('strict_f1', 0.0):.3f} (n={group['count']})"
+        for name, group in row.by_entities.items()
+    )
     return (
         f"  {row.arm:<22} {row.direction:<13} records {row.records:>5}  steps {row.steps:>5}  "
         f"{row.train_seconds:>6.0f} s  headline {row.headline:.3f}  exact {row.exact_share:.1%}  "
         f"alone at 95 % {row.answered_alone:.1%} ({agreement})  ECE {row.ece:.3f}  "
-        f"p50 {row.latency_p50_ms:.0f} ms"
+        f"p50 {row.latency_p50_ms:.0f} ms{subsets}"
     )
 
 
