@@ -170,3 +170,16 @@ def test_evaluate_boundary_scores_a_version_on_a_reference_file(tiny_setup, tmp_
     assert report["exact"]["f1"] > 0.9
     assert report["latency_p95_ms"] >= report["latency_p50_ms"] > 0
     assert Evaluation.objects.filter(version=version, data_source=str(data)).exists()
+
+
+def test_an_active_version_that_cannot_load_does_not_fail_its_successor(tiny_setup):
+    """Its traffic already goes to the LLM; the candidate is judged on its own merits."""
+    from tests.factories import ModelVersionFactory
+
+    lost = ModelVersionFactory(is_active=True, artifact_path="/nowhere")
+    store_pairs()
+    version = train()
+    assert version.training_run.status == "succeeded", version.training_run.error
+    assert version.metrics["baseline"]["version"] == lost.pk
+    assert "no model folder" in version.metrics["baseline"]["error"]
+    assert version.is_active

@@ -220,6 +220,8 @@ class ScratchServer:
             env=self.environment,
             stdout=subprocess.DEVNULL,
             stderr=(self.folder / "worker.log").open("ab"),
+            # Its own process group: the cluster's children can be stopped (or killed) with it.
+            start_new_session=True,
         )
 
     def stop(self) -> None:

@@ -27,7 +27,7 @@ from boundary.prompts import (
     recomposition_target,
 )
 from boundary.registry import PromotionRefused, do_promote
-from boundary.students import load_student
+from boundary.students import BackendUnavailable, load_student
 from boundary.triples import Triple
 from training.datasets import TrainingPair, eligible_pairs, held_out_keys, split_pairs
 from training.evaluation import Decomposer, Example, at_threshold, evaluate
@@ -282,25 +282,42 @@ def evaluate_version(
     active = ModelVersion.objects.active().filter(direction=version.direction, kind=version.kind)
     baseline = active.exclude(pk=version.pk).first()
     if baseline is not None and examples:
-        baseline_report = evaluate(
-            load_student(baseline.student_spec()),
-            baseline.direction,
-            examples,
-            target=settings.VALENCE_CALIBRATION_TARGET,
-            z=settings.VALENCE_CALIBRATION_Z,
-            decomposer=decomposer,
-            decomposer_name=decomposer_name,
-        )
-        metrics["baseline"] = {
-            "version": baseline.pk,
-            "headline": baseline_report.metrics["headline"],
-            "data_fingerprint": baseline_report.metrics["data_fingerprint"],
-        }
+        metrics["baseline"] = _baseline_metrics(baseline, examples, decomposer, decomposer_name)
     version.metrics = metrics
     version.threshold = report.calibration.threshold
     version.expected_fallback_rate = report.calibration.expected_fallback_rate
     version.save(update_fields=["metrics", "threshold", "expected_fallback_rate", "updated_at"])
     return metrics
+
+
+def _baseline_metrics(
+    baseline: ModelVersion,
+    examples: list[Example],
+    decomposer: Decomposer | None,
+    decomposer_name: str,
+) -> dict[str, Any]:
+    """The active version's headline on the candidate's examples. An active version that cannot
+    be loaded (its artefact lost or broken) has none: the cascade already sends its traffic to
+    the LLM, so a candidate is judged on its own merits instead of failing with it."""
+    try:
+        student = load_student(baseline.student_spec())
+    except BackendUnavailable as exc:
+        logger.warning("the active v%s cannot be loaded to compare with: %s", baseline.pk, exc)
+        return {"version": baseline.pk, "headline": None, "error": str(exc)}
+    report = evaluate(
+        student,
+        baseline.direction,
+        examples,
+        target=settings.VALENCE_CALIBRATION_TARGET,
+        z=settings.VALENCE_CALIBRATION_Z,
+        decomposer=decomposer,
+        decomposer_name=decomposer_name,
+    )
+    return {
+        "version": baseline.pk,
+        "headline": report.metrics["headline"],
+        "data_fingerprint": report.metrics["data_fingerprint"],
+    }
 
 
 def round_trip_decomposer(direction: str) -> tuple[Decomposer | None, str]:
