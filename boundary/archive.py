@@ -43,6 +43,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from boundary.jobs import model_job_options
 from boundary.loaders import load_runtime
 from boundary.models import (
     Direction,
@@ -604,4 +605,5 @@ def queue_evaluation(version_id: int) -> None:
         EVALUATE_COMMAND,
         version_id,
         task_name=f"evaluate imported v{version_id}",
+        **model_job_options(),
     )

@@ -1,7 +1,9 @@
-"""A worker killed in the middle of a training, for real: django-q2's cluster runs the training
-in a subprocess over a scratch database, and the whole process group gets SIGKILL (what an OOM
-kill or a lost host does). The run is failed by the reaper once its heartbeat is stale, the
-serving version is untouched, and the next training runs to the end on a new worker."""
+"""A training worker killed in the middle of a training, for real: django-q2's cluster of the
+training queue (`VALENCE_TRAINING_QUEUE`, what a GPU host runs) trains in a subprocess over a
+scratch database, and its whole process group gets SIGKILL (what an OOM kill or a lost host
+does). The run is failed by the reaper once its heartbeat is stale, the serving version is
+untouched, and the next training runs to the end on a new training worker, not on the default
+cluster running beside it."""
 
 from __future__ import annotations
 
@@ -45,6 +47,13 @@ print(json.dumps([
 """
 
 
+RAN_ON = """
+import json
+from django_q.models import Task
+print(json.dumps({t.name: t.cluster for t in Task.objects.all()}))
+"""
+
+
 def queue(steps: int) -> str:
     train = {"max_steps": steps, "epochs": 10_000, "batch_size": 2}
     return (
@@ -84,6 +93,7 @@ def killed_then_retrained(tmp_path_factory):
             "VALENCE_BASE_MODEL_DECOMPOSITION": str(lm),
             "VALENCE_GENERATIVE_BACKEND": "transformers",
             "VALENCE_Q_WORKERS": "1",
+            "VALENCE_TRAINING_QUEUE": "training",
             "VALENCE_TRAIN_EVERY": "1000000",  # only the trainings this test queues
             "VALENCE_ENCODER_TRAIN_EVERY": "1000000",
         },
@@ -92,12 +102,10 @@ def killed_then_retrained(tmp_path_factory):
         server.prepare([])
         serving = int(server.manage("shell", "--command", SETUP).strip().splitlines()[-1])
         doomed = int(server.manage("shell", "--command", queue(1_000_000)).strip().splitlines()[-1])
-        server.start_worker()
+        trainer = server.start_worker("training")
         wait_for(server, doomed, lambda r: r["run"] == "running" and r["step"] >= 1, "trained")
-        assert server.worker is not None
-        os.killpg(server.worker.pid, signal.SIGKILL)  # the worker and every child, no cleanup
-        server.worker.wait()
-        server.worker = None
+        os.killpg(trainer.pid, signal.SIGKILL)  # the worker and every child, no cleanup
+        trainer.wait()
         after_kill = state(server)
         # Half an hour passes without a heartbeat; the every-minute tick reaps.
         server.manage(
@@ -111,9 +119,11 @@ def killed_then_retrained(tmp_path_factory):
         )
         after_reap = state(server)
         retry = int(server.manage("shell", "--command", queue(2)).strip().splitlines()[-1])
-        server.start_worker()
+        server.start_worker()  # the default cluster: schedules and the live audit
+        server.start_worker("training")
         retried = wait_for(server, retry, lambda r: r["run"] not in ("pending", "running"), "ended")
         final = state(server)
+        ran_on = json.loads(server.manage("shell", "--command", RAN_ON).strip().splitlines()[-1])
     finally:
         server.close()
     return {
@@ -124,6 +134,7 @@ def killed_then_retrained(tmp_path_factory):
         "after_reap": after_reap,
         "retried": retried,
         "final": final,
+        "ran_on": ran_on,
     }
 
 
@@ -148,6 +159,11 @@ def test_the_next_training_runs_to_the_end_on_a_new_worker(killed_then_retrained
     assert (run["retried"]["run"], run["retried"]["status"]) == ("succeeded", "ready"), run[
         "retried"
     ]["error"]
+
+
+def test_the_training_ran_on_the_training_queues_worker(killed_then_retrained):
+    run = killed_then_retrained
+    assert run["ran_on"][f"train v{run['retry']} decomposition generative"] == "training"
 
 
 def test_no_training_process_survives_the_kill(killed_then_retrained):

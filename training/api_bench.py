@@ -97,7 +97,8 @@ class ScratchServer:
         self.token = ""
         self.port = _free_port()
         self.process: subprocess.Popen[bytes] | None = None
-        self.worker: subprocess.Popen[bytes] | None = None
+        self.worker: subprocess.Popen[bytes] | None = None  # the first cluster started
+        self.clusters: list[subprocess.Popen[bytes]] = []
         self.log = self.folder / "gunicorn.log"
         self.versions: list[ModelVersion] = []
         self.environment = {
@@ -212,20 +213,25 @@ class ScratchServer:
                 time.sleep(0.2)
         raise RuntimeError("gunicorn did not answer /healthz within 60 s")
 
-    def start_worker(self) -> None:
-        """The django-q2 cluster (its scheduler runs the product's every-minute trigger)."""
-        self.worker = subprocess.Popen(
+    def start_worker(self, cluster: str = "") -> subprocess.Popen[bytes]:
+        """A django-q2 cluster (its scheduler runs the product's every-minute trigger); with
+        `cluster`, the alternative one of that name (`Q_CLUSTER_NAME`), e.g. the training queue."""
+        environment = {**self.environment, **({"Q_CLUSTER_NAME": cluster} if cluster else {})}
+        worker = subprocess.Popen(
             [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "qcluster"],
             cwd=settings.BASE_DIR,
-            env=self.environment,
+            env=environment,
             stdout=subprocess.DEVNULL,
-            stderr=(self.folder / "worker.log").open("ab"),
+            stderr=(self.folder / f"worker{'-' + cluster if cluster else ''}.log").open("ab"),
             # Its own process group: the cluster's children can be stopped (or killed) with it.
             start_new_session=True,
         )
+        self.clusters.append(worker)
+        self.worker = self.worker or worker
+        return worker
 
     def stop(self) -> None:
-        for process in (self.process, self.worker):
+        for process in (self.process, *self.clusters):
             if process is not None and process.poll() is None:
                 process.terminate()
                 try:
@@ -233,6 +239,7 @@ class ScratchServer:
                 except subprocess.TimeoutExpired:
                     process.kill()
         self.process = self.worker = None
+        self.clusters = []
 
     def request(
         self, method: str, path: str, body: Any = None, connection: Any = None

@@ -32,6 +32,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from boundary.jobs import model_job_options
 from boundary.models import (
     IN_FLIGHT,
     BoundaryCall,
@@ -204,4 +205,5 @@ def _enqueue(recalibration: Recalibration) -> None:
         "training.tasks.recalibrate_version",
         recalibration.pk,
         task_name=f"recalibrate v{recalibration.version_id} on {recalibration.evidence}",
+        **model_job_options(),
     )

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from boundary.jobs import model_job_options
 from boundary.models import (
     IN_FLIGHT,
     BoundaryCall,
@@ -145,5 +146,6 @@ def _enqueue(run: TrainingRun) -> None:
         "training.tasks.train_version",
         run.version_id,
         task_name=f"train v{run.version_id} {run.version.direction} {run.version.kind}",
+        **model_job_options(),
     )
     TrainingRun.objects.filter(pk=run.pk).update(task_id=str(task_id or ""))

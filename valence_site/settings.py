@@ -329,6 +329,7 @@ SPECTACULAR_SETTINGS = {
 VALENCE_METRICS_TOKEN = env_secret("VALENCE_METRICS_TOKEN")
 
 # --- Background jobs (django-q2): ORM broker by default, Redis when REDIS_URL is set. ---
+VALENCE_TRAINING_QUEUE = env_str("VALENCE_TRAINING_QUEUE")
 Q_CLUSTER = {
     "name": "valence",
     "workers": env_int("VALENCE_Q_WORKERS", 1, minimum=1),
@@ -338,6 +339,14 @@ Q_CLUSTER = {
     "catch_up": False,
     "sync": env_bool("VALENCE_Q_SYNC", False),
     **({"redis": REDIS_URL} if REDIS_URL else {"orm": "default"}),
+    # Trainings, recalibrations and evaluations of imported versions go to this queue when it
+    # is named; a worker started with Q_CLUSTER_NAME=<it> (a GPU host) is the one that takes
+    # them, while the default cluster keeps the every-minute schedules and the live audit.
+    "ALT_CLUSTERS": (
+        {VALENCE_TRAINING_QUEUE: {"workers": env_int("VALENCE_TRAINING_Q_WORKERS", 1, minimum=1)}}
+        if VALENCE_TRAINING_QUEUE
+        else {}
+    ),
 }
 
 LOGGING = {
