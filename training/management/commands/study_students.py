@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,11 @@ class Command(BaseCommand):
             "--steps", type=int, default=150, help="Optimiser steps of a generative student."
         )
         parser.add_argument("--bases", default="", help="base: comma-separated base models.")
+        parser.add_argument(
+            "--records",
+            type=int,
+            help="finetune, joint, base: train on the first N records (default: all).",
+        )
         parser.add_argument("--out", type=Path, default=Path("study-report"))
         parser.add_argument("--keep", action="store_true", help="Keep the trained artefacts.")
 
@@ -56,6 +62,10 @@ class Command(BaseCommand):
             )
         except (OSError, ImportFileError) as exc:
             raise CommandError(str(exc)) from None
+        if options["records"] is not None and options["records"] < 1:
+            raise CommandError("--records must be at least 1")
+        if options["records"]:
+            data = replace(data, train=data.train[: options["records"]])
         if not data.train or not data.evaluation:
             raise CommandError("no training or no held-out evaluation records")
         try:
