@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.log import log_response
 from rest_framework import exceptions, status
@@ -27,6 +28,10 @@ _CODES: dict[type[exceptions.APIException], str] = {
     exceptions.Throttled: "throttled",
     exceptions.ValidationError: "invalid_input",
 }
+
+# What a client is told to wait while the database cannot be reached: a restart or a failover
+# takes seconds, and connections are re-established on the next request.
+DATABASE_RETRY_AFTER_S = 5
 
 
 class ServiceUnavailable(exceptions.APIException):
@@ -69,13 +74,15 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, OperationalError | InterfaceError):
+        exc = database_unavailable(exc)
     response = exception_handler(exc, context)
     if response is None:
         return None  # an unexpected error: Django's 500 handler answers (in JSON for /api/)
     assert isinstance(exc, exceptions.APIException)  # the only kind DRF's handler answers
     if isinstance(exc, ServiceUnavailable):
         response.data = error_body(exc.error_code, str(exc.detail), **exc.extra)
-        _log_as_warning(response, context)
+        _log_as_warning(response, context, cause=exc.__cause__)
         return response
     if isinstance(exc, Conflict):
         response.data = error_body(exc.error_code, str(exc.detail), **exc.extra)
@@ -97,17 +104,34 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
-def _log_as_warning(response: Response, context: dict[str, Any]) -> None:
-    """A 503 by design (the LLM is down; the call is stored) is a warning, not an error.
+def database_unavailable(exc: OperationalError | InterfaceError) -> ServiceUnavailable:
+    """The database cannot be reached (restarting, failing over, out of connections): a 503 to
+    retry, not a 500. Integrity and programming errors stay 500s, as retrying would not help."""
+    error = ServiceUnavailable(
+        "The database is unavailable; retry shortly.",
+        code="database_unavailable",
+        extra={"retry_after_s": DATABASE_RETRY_AFTER_S},
+    )
+    error.wait = DATABASE_RETRY_AFTER_S  # DRF turns this into a Retry-After header
+    error.__cause__ = exc
+    return error
+
+
+def _log_as_warning(
+    response: Response, context: dict[str, Any], *, cause: BaseException | None
+) -> None:
+    """A 503 by design (the LLM or the database is down) is a warning, not an error.
 
     Django's request logger reports every 5xx at ERROR unless the response says it has been
     logged; log_response logs it here at WARNING and marks it so.
     """
     request = context["request"]
+    why = f" ({type(cause).__name__}: {str(cause)[:200]})" if cause else ""
     log_response(
-        "%s: %s",
+        "%s: %s%s",
         response.reason_phrase,
         request.path,
+        why,
         response=response,
         request=getattr(request, "_request", request),  # the HttpRequest under DRF's Request
         level="warning",

@@ -213,7 +213,9 @@ class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
         required=False, help_text="stale_revision, revision_required: the call's current one."
     )
     retry_after_s = serializers.IntegerField(
-        required=False, allow_null=True, help_text="throttled: seconds until the next request."
+        required=False,
+        allow_null=True,
+        help_text="throttled, database_unavailable: seconds to wait before retrying.",
     )
     limit_bytes = serializers.IntegerField(
         required=False, help_text="payload_too_large: the largest body accepted."

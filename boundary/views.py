@@ -47,7 +47,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
     A load balancer should send traffic only where this is 200. A model that cannot load makes
     the process not ready (it would fall back to the LLM for every call, at full cost); no active
-    model at all is ready (the LLM answers, as on a fresh install).
+    model at all is ready (the LLM answers, as on a fresh install). A broker (Redis) that does
+    not answer is reported but keeps it ready ("degraded"): every host shares that Redis, the API
+    serves without it (throttling fails open, valence_site.cache), and taking every host out of
+    rotation would turn a degraded service into an outage.
     """
     checks: dict[str, str] = {}
     try:
@@ -65,10 +68,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
             checks[name] = f"error: {str(exc)[:200]}"
         else:
             checks[name] = "ok"
-    ready = all(value == "ok" for value in checks.values())
-    return JsonResponse(
-        {"status": "ok" if ready else "error", **checks}, status=200 if ready else 503
-    )
+    ready = all(value == "ok" for name, value in checks.items() if name != "broker")
+    status = "error" if not ready else ("ok" if checks["broker"] == "ok" else "degraded")
+    return JsonResponse({"status": status, **checks}, status=200 if ready else 503)
 
 
 def _broker_check() -> str:

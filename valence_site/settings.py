@@ -135,10 +135,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The cache holds the API's throttle history, so it must be one cache for every web process:
 # Redis when REDIS_URL is set (any number of hosts); else a table in PostgreSQL (every host
 # using that database; created by `migrate`); else files under DATA_DIR (SQLite is one host).
+# A Redis that is down makes the cache a miss, not an error: throttling fails open.
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {"BACKEND": "valence_site.cache.TolerantRedisCache", "LOCATION": REDIS_URL}
     }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     CACHES = {
