@@ -48,13 +48,26 @@ def test_evaluation_records_that_share_a_text_or_triple_set_with_training_are_dr
     assert "Ana uses Vim." not in {r.text for r in data.evaluation}
 
 
-def test_the_curve_trains_one_encoder_per_size_and_scores_each_held_out(files, tmp_path, settings):
+def test_the_curve_trains_one_encoder_per_size_and_scores_each_held_out(
+    files, tmp_path, settings, monkeypatch
+):
     words = [*PEOPLE, *TOOLS, "uses"]
     settings.VALENCE_ENCODER_BASE_MODEL = str(build_tiny_encoder(tmp_path / "encoder", words))
+    from training import study
+
+    scored = []
+    real_load = study.load_student
+
+    def load(spec):
+        scored.append(real_load(spec))
+        return scored[-1]
+
+    monkeypatch.setattr(study, "load_student", load)
     train, dev = files
     call_command(
         "study_students", "curve", train=train, evaluate=dev, sizes="4,100", out=tmp_path / "out"
     )
+    assert len({id(student) for student in scored}) == 2  # each size scores its own model
     report = json.loads((tmp_path / "out" / "curve.json").read_text())
     assert report["configuration"]["evaluation_dropped_shared_with_train"] == 1
     assert [(row["records"], row["evaluated"]) for row in report["rows"]] == [(4, 8), (16, 8)]

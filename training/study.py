@@ -36,7 +36,7 @@ from boundary.prompts import (
     recomposition_prompt,
     recomposition_target,
 )
-from boundary.students import StudentSpec, load_student
+from boundary.students import StudentSpec, clear_cache, load_student
 from boundary.triples import Triple, normalise_text, parse_triples
 from training.datasets import read_jsonl
 from training.evaluation import Example, evaluate
@@ -208,6 +208,7 @@ def run_arm(
     seconds = time.perf_counter() - started
     rows = []
     for direction in arm.directions:
+        clear_cache()  # the serving cache is keyed by version id, and every arm is "v0"
         student = load_student(StudentSpec(0, direction, arm.kind, backend, base, str(artifact)))
         examples = examples_for(direction, data.evaluation)
         report = evaluate(student, direction, examples, target=TARGET, z=Z)
