@@ -103,8 +103,19 @@ def gate_verdict(candidate: ModelVersion) -> Verdict:
 
 def _undelivered_promise(candidate: ModelVersion) -> list[str]:
     """The threshold was chosen on one part of the eval split; on the other part its accepted
-    answers must not clearly miss the target (the interval's upper bound below it)."""
+    answers must not clearly miss the target (the interval's upper bound below it), and there
+    must be some: a threshold that answers on the examples it was chosen on but on none of those
+    it was not (cross-fitted halves) has no evidence but a streak it was picked for. The Food
+    flywheel promoted such a version (chosen on 385, 0 answered held out) and it served a
+    quarter of the traffic at well under its target."""
     held_out = candidate.calibration.get("held_out") or {}
+    choice = candidate.calibration.get("choice") or {}
+    if held_out and not held_out.get("answered") and choice.get("answered"):
+        return [
+            f"its threshold answered none of the {held_out.get('count', 0)} eval examples it "
+            "was not chosen on (cross-fitted halves): no held-out evidence that it delivers "
+            "the target"
+        ]
     interval = held_out.get("agreement_interval")
     target = candidate.calibration.get("target")
     if not interval or target is None or interval[1] >= target:

@@ -72,6 +72,19 @@ def test_a_held_out_interval_that_reaches_the_target_passes():
     assert gate_verdict(candidate(calibration=calibration)).passed
 
 
+def test_a_threshold_that_answered_nothing_held_out_is_refused_as_unproven():
+    calibration = {
+        "calibrated": True,
+        "target": 0.95,
+        "choice": {"count": 385, "answered": 60, "agreement": 0.98},
+        "held_out": {"count": 385, "answered": 0, "agreement": None, "agreement_interval": None},
+    }
+    verdict = gate_verdict(candidate(calibration=calibration))
+    assert not verdict.passed
+    assert "none of the 385 eval examples it was not chosen on" in verdict.reasons[0]
+    assert verdict.refused_only_for_calibration  # more evidence may prove it: recalibration
+
+
 def test_a_candidate_must_beat_the_active_version_on_the_same_data():
     active = candidate(headline=0.7, is_active=True)
     worse = candidate(headline=0.65, baseline=(active, 0.7))
