@@ -43,6 +43,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from boundary.artifacts import (
+    ArtifactUnavailable,
+    PublishFailed,
+    local_artifact,
+    publish_configured,
+)
 from boundary.jobs import model_job_options
 from boundary.loaders import load_runtime
 from boundary.models import (
@@ -129,7 +135,11 @@ def do_export_version(version: ModelVersion, *, acting_user: Any = None) -> Expo
     if version.status not in EXPORTABLE:
         raise ArchiveError(f"v{version.pk} is {version.status}; only a finished version exports")
     folder = _served_folder(version.kind, version.backend)
-    root = Path(version.artifact_path) / folder if version.artifact_path else None
+    try:  # this host's copy (fetched from the artefact store when there is one)
+        local = local_artifact(version.pk, version.artifact_path) if version.artifact_path else None
+    except ArtifactUnavailable as exc:
+        raise ArchiveError(str(exc)) from None
+    root = local / folder if local else None
     if root is None or not root.is_dir():
         where = f" at {root}" if root else ""
         raise ArchiveError(f"v{version.pk} has no {folder} artefact on disk{where}")
@@ -562,6 +572,9 @@ def _register(
             os.replace(unpacked, moved)
             version.artifact_path = str(moved)
             version.save(update_fields=["artifact_path", "updated_at"])
+            # Before the row commits: every host (the worker that evaluates it, too) must find
+            # it in the artefact store once it exists.
+            _publish(version.pk, moved)
             VersionEvent.objects.create(
                 action=VersionEvent.Action.IMPORT,
                 version=version,
@@ -574,6 +587,13 @@ def _register(
             shutil.rmtree(moved, ignore_errors=True)
         raise
     return version
+
+
+def _publish(version_id: int, folder: Path) -> None:
+    try:
+        publish_configured(version_id, folder)
+    except PublishFailed as exc:
+        raise ArchiveError(str(exc)) from None
 
 
 def imported_record(manifest: Manifest, name: str) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """From a version's spec to its runtime: the one place that knows which code serves what.
 
 `RUNTIMES` maps (kind, backend) to a function that builds the runtime directly; `register_all`
-(called from BoundaryConfig.ready) installs `load_runtime` for every backend in it.
+(called from BoundaryConfig.ready) installs `load_version` for every backend in it: the runtime
+over this host's copy of the version's artefact (boundary.artifacts fetches it from the artefact
+store when one is configured).
 
 Imports happen inside the loaders: torch and onnxruntime take seconds to import, and most
 processes (a manage.py command, a web process with no active model) never need them.
@@ -9,10 +11,12 @@ processes (a manage.py command, a web process with no active model) never need t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from django.conf import settings
 
+from boundary.artifacts import local_artifact
 from boundary.students import (
     BackendUnavailable,
     Loader,
@@ -21,7 +25,7 @@ from boundary.students import (
     register_backend,
 )
 
-__all__ = ["RUNTIMES", "load_runtime", "register_all"]
+__all__ = ["RUNTIMES", "load_runtime", "load_version", "register_all"]
 
 
 def load_transformers(spec: StudentSpec) -> StudentBackend:
@@ -72,6 +76,12 @@ def load_runtime(spec: StudentSpec) -> StudentBackend:
     return loader(spec)
 
 
+def load_version(spec: StudentSpec) -> StudentBackend:
+    """A registry version's runtime, over this host's copy of its artefact."""
+    folder = local_artifact(spec.version_id, spec.artifact_path)
+    return load_runtime(replace(spec, artifact_path=str(folder)))
+
+
 def register_all() -> None:
     for backend in sorted({backend for _, backend in RUNTIMES}):
-        register_backend(backend, load_runtime)
+        register_backend(backend, load_version)

@@ -129,3 +129,16 @@ def test_a_throttle_history_written_by_one_process_is_read_by_another():
     mine, another = caches.create_connection("default"), caches.create_connection("default")
     mine.set("throttle_user_1", [1.0, 2.0], 60)
     assert another.get("throttle_user_1") == [1.0, 2.0]
+
+
+def test_an_artifact_store_that_is_not_a_folder_or_bucket_url_fails_loudly(tmp_path):
+    result = run_manage(
+        "check",
+        env={
+            "VALENCE_DEBUG": "1",
+            "VALENCE_DATA_DIR": str(tmp_path),
+            "VALENCE_ARTIFACT_STORE": "models/shared",  # relative, no scheme
+        },
+    )
+    assert result.returncode != 0
+    assert "VALENCE_ARTIFACT_STORE must be file:///absolute/path or s3://" in result.stderr

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db.models import Q
 
+from boundary.artifacts import publish_configured
 from boundary.models import Direction, ModelKind, ModelVersion
 from boundary.prompts import (
     decomposition_prompt,
@@ -173,12 +174,27 @@ def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
         _train_encoder(run, base, train, artifact)
     else:
         _train_generative(version, run, base, train, artifact)
+    _publish(run, version.pk, artifact)
     version.refresh_from_db()
 
     do_begin_evaluation(run)
     metrics = evaluate_version(version, examples_from_pairs(held_out), source="eval split")
     log_line(run, describe_calibration(metrics))
     do_succeed_run(run)
+
+
+def _publish(run: TrainingRun, version_id: int, artifact: Path) -> None:
+    """Hand the finished artefact to the artefact store, if there is one, before it is judged:
+    a version that becomes ready must be loadable on every host (a failure fails the run)."""
+    started = time.perf_counter()
+    manifest = publish_configured(version_id, artifact)
+    if manifest is not None:
+        size = sum(entry["size"] for entry in manifest["files"].values())
+        log_line(
+            run,
+            f"published {len(manifest['files'])} files ({size / 1024**2:.1f} MB) to "
+            f"{settings.VALENCE_ARTIFACT_STORE} in {time.perf_counter() - started:.1f} s",
+        )
 
 
 def _train_generative(

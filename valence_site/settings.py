@@ -8,6 +8,7 @@ laptop needs to serve plain HTTP on loopback.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -208,6 +209,20 @@ VALENCE_TEACHER_MAX_RETRIES = env_int("VALENCE_TEACHER_MAX_RETRIES", 2, minimum=
 
 # --- Students and data. ---
 VALENCE_MODEL_DIR = Path(env_str("VALENCE_MODEL_DIR", str(DATA_DIR / "models"))).resolve()
+# Where every host finds a version's files (boundary.artifacts): empty, where they were written
+# (VALENCE_MODEL_DIR, or one volume shared by every host); file:///path or s3://bucket/prefix.
+VALENCE_ARTIFACT_STORE = env_str("VALENCE_ARTIFACT_STORE").strip()
+_store = urlsplit(VALENCE_ARTIFACT_STORE)
+if VALENCE_ARTIFACT_STORE and not (
+    (_store.scheme == "file" and not _store.netloc and _store.path.startswith("/"))
+    or (_store.scheme == "s3" and _store.netloc)
+):
+    raise ImproperlyConfigured(
+        "VALENCE_ARTIFACT_STORE must be file:///absolute/path or s3://bucket/prefix, "
+        f"got {VALENCE_ARTIFACT_STORE!r}"
+    )
+# An S3-compatible server other than AWS (MinIO, Ceph, R2...); credentials: the AWS_* variables.
+VALENCE_S3_ENDPOINT_URL = env_str("VALENCE_S3_ENDPOINT_URL")
 # Share of inputs (by a stable hash) held out as the evaluation split; never trained on.
 VALENCE_EVAL_FRACTION = env_float("VALENCE_EVAL_FRACTION", 0.1, minimum=0.0, maximum=0.5)
 # A short name from training.base_models, a local HF folder, or a hub id (if you have a hub).
