@@ -132,7 +132,7 @@ def test_held_out_texts_are_split_by_whether_their_entities_were_seen_in_trainin
     evaluated = [
         Record("Ana uses vim.", (Triple("ana", "uses", "VIM"),)),  # seen, after normalising
         Record("Lea uses Go.", (Triple("Lea", "uses", "Go"),)),  # unseen
-        Record("Ana uses Go.", (Triple("Ana", "uses", "Go"),)),  # mixed: in neither subset
+        Record("Ana uses Go.", (Triple("Ana", "uses", "Go"),)),  # mixed: one unseen
     ]
     predictions = [
         Prediction(output=[Triple("Ana", "uses", "Vim")]),
@@ -142,3 +142,4 @@ def test_held_out_texts_are_split_by_whether_their_entities_were_seen_in_trainin
     subsets = entity_subsets(trained, evaluated, predictions)
     assert subsets["seen_entities"] == {"count": 1, "strict_f1": 1.0}
     assert subsets["unseen_entities"] == {"count": 1, "strict_f1": 0.0}
+    assert subsets["some_unseen"] == {"count": 2, "strict_f1": 0.0}
