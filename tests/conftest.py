@@ -115,3 +115,13 @@ def memorising_split(monkeypatch) -> None:
         )
 
     monkeypatch.setattr(pipeline, "split_pairs", stored_split)
+
+
+@pytest.fixture
+def no_proxy(monkeypatch) -> None:
+    """A proxy from the environment would carry the SDK's loopback calls elsewhere."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("all_proxy", raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")

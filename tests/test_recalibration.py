@@ -146,3 +146,33 @@ def test_more_evidence_calibrates_and_promotes_a_refused_student(tiny_setup):
     ), recalibration.outcome
     assert version.is_active and version.calibration["chosen_on"] == 24
     assert version.evaluations.filter(data_source__startswith="recalibration").exists()
+
+
+def test_a_threshold_chosen_at_one_look_is_measured_on_the_labels_of_the_next(
+    scripted_loader, settings
+):
+    """Held out by time: 12 labels cannot show 95 % (that needs ~52 right in a row), but the
+    previous look's threshold answered all 12 labels that arrived after it, every one right, so
+    the version serves with that threshold and that measurement as its promise."""
+    from boundary.triples import Triple
+    from tests.scripted_student import ScriptedStudent
+
+    settings.VALENCE_GATE_FLOORS = {"decomposition": 0.5}
+    chosen_through = fact("Ana uses Vim.", "Ana").pk
+    version = refused_candidate(watermark=chosen_through)
+    ModelVersion.objects.filter(pk=version.pk).update(backend="scripted")
+    scripted_loader.students[version.pk] = ScriptedStudent(
+        triples=[Triple("Chris", "prefers", "composable architectures")], confidence=0.9
+    )
+    Recalibration.objects.create(
+        version=version, evidence=5, status="done", threshold=0.5, through_call_id=chosen_through
+    )
+    for n in range(12):  # the factory's answer: what the scripted student says
+        BoundaryCallFactory(input=f"Person {n} prefers composable architectures.")
+    now = Recalibration.objects.create(version=version, evidence=12)
+    now = run_recalibration(now.pk)
+    version.refresh_from_db()
+    assert (now.status, now.promoted) == ("done", True), now.outcome
+    assert "answered 12 of 12 labels since" in now.outcome
+    assert (version.threshold, version.calibration["held_out"]["answered"]) == (0.5, 12)
+    assert version.is_active

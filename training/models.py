@@ -188,6 +188,12 @@ class Recalibration(models.Model):
     )
     calibrated = models.BooleanField(null=True, blank=True)
     promoted = models.BooleanField(null=True, blank=True)
+    threshold = models.FloatField(
+        null=True, blank=True, help_text="Chosen at this look; the next one measures it."
+    )
+    through_call_id = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The newest label this look chose on."
+    )
     outcome = models.TextField(blank=True, help_text="What calibration chose; why not promoted.")
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

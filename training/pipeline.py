@@ -28,10 +28,10 @@ from boundary.prompts import (
     recomposition_target,
 )
 from boundary.registry import PromotionRefused, do_promote
-from boundary.students import BackendUnavailable, load_student
+from boundary.students import BackendUnavailable, StudentBackend, load_student
 from boundary.triples import Triple
 from training.datasets import TrainingPair, eligible_pairs, held_out_keys, split_pairs
-from training.evaluation import Decomposer, Example, at_threshold, evaluate
+from training.evaluation import Decomposer, Example, Report, at_threshold, evaluate
 from training.models import Evaluation, TrainingRun
 from training.runs import (
     STALE_AFTER,
@@ -269,16 +269,8 @@ def evaluate_version(
     """Score `version` on `examples`; on the eval split, also calibrate and compare with the
     active version on the very same examples (the gate compares like with like)."""
     student = load_student(version.student_spec())
-    decomposer, decomposer_name = round_trip_decomposer(version.direction)
-    report = evaluate(
-        student,
-        version.direction,
-        examples,
-        target=settings.VALENCE_CALIBRATION_TARGET,
-        z=settings.VALENCE_CALIBRATION_Z,
-        decomposer=decomposer,
-        decomposer_name=decomposer_name,
-    )
+    round_trip = round_trip_decomposer(version.direction)
+    report = _evaluate(student, version.direction, examples, round_trip)
     metrics = dict(report.metrics)
     if version.threshold is not None:
         metrics["at_threshold"] = at_threshold(report, examples, version.threshold)
@@ -298,7 +290,7 @@ def evaluate_version(
     active = ModelVersion.objects.active().filter(direction=version.direction, kind=version.kind)
     baseline = active.exclude(pk=version.pk).first()
     if baseline is not None and examples:
-        metrics["baseline"] = _baseline_metrics(baseline, examples, decomposer, decomposer_name)
+        metrics["baseline"] = _baseline_metrics(baseline, examples, round_trip)
     version.metrics = metrics
     version.threshold = report.calibration.threshold
     version.expected_fallback_rate = report.calibration.expected_fallback_rate
@@ -306,11 +298,27 @@ def evaluate_version(
     return metrics
 
 
-def _baseline_metrics(
-    baseline: ModelVersion,
+def _evaluate(
+    student: StudentBackend,
+    direction: str,
     examples: list[Example],
-    decomposer: Decomposer | None,
-    decomposer_name: str,
+    round_trip: tuple[Decomposer | None, str],
+) -> Report:
+    """`evaluate` with this install's calibration target and bound."""
+    decomposer, decomposer_name = round_trip
+    return evaluate(
+        student,
+        direction,
+        examples,
+        target=settings.VALENCE_CALIBRATION_TARGET,
+        z=settings.VALENCE_CALIBRATION_Z,
+        decomposer=decomposer,
+        decomposer_name=decomposer_name,
+    )
+
+
+def _baseline_metrics(
+    baseline: ModelVersion, examples: list[Example], round_trip: tuple[Decomposer | None, str]
 ) -> dict[str, Any]:
     """The active version's headline on the candidate's examples. An active version that cannot
     be loaded (its artefact lost or broken) has none: the cascade already sends its traffic to
@@ -320,15 +328,7 @@ def _baseline_metrics(
     except BackendUnavailable as exc:
         logger.warning("the active v%s cannot be loaded to compare with: %s", baseline.pk, exc)
         return {"version": baseline.pk, "headline": None, "error": str(exc)}
-    report = evaluate(
-        student,
-        baseline.direction,
-        examples,
-        target=settings.VALENCE_CALIBRATION_TARGET,
-        z=settings.VALENCE_CALIBRATION_Z,
-        decomposer=decomposer,
-        decomposer_name=decomposer_name,
-    )
+    report = _evaluate(student, baseline.direction, examples, round_trip)
     return {
         "version": baseline.pk,
         "headline": report.metrics["headline"],

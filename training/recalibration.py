@@ -40,13 +40,23 @@ from boundary.models import (
     VersionStatus,
 )
 from boundary.registry import PromotionRefused, do_promote, gate_verdict
+from boundary.students import load_student
 from training.datasets import TrainingPair, deduplicate, keys_of, stored_pairs
+from training.evaluation import deliver, evaluate
 from training.models import Recalibration, TrainingRun
-from training.pipeline import describe_calibration, eval_cap, evaluate_version, examples_from_pairs
+from training.pipeline import (
+    describe_calibration,
+    eval_cap,
+    evaluate_version,
+    examples_from_pairs,
+    round_trip_decomposer,
+)
 
 logger = logging.getLogger(__name__)
 
 IN_FLIGHT_RECALIBRATION = [Recalibration.Status.QUEUED, Recalibration.Status.RUNNING]
+# The fewest answers a threshold must give on labels newer than its choice to be judged on them.
+TIME_HELD_OUT_MIN_ANSWERED = 10
 
 
 def evidence_pairs(version: ModelVersion) -> list[TrainingPair]:
@@ -151,13 +161,19 @@ def run_recalibration(recalibration_id: int) -> Recalibration:
     try:
         pairs = sorted(evidence_pairs(version), key=lambda p: (p.tier, -p.call_id))
         pairs = sorted(pairs[: eval_cap(version.kind)], key=lambda p: p.call_id)
+        previous = _previous_look(recalibration)
         metrics = evaluate_version(
             version,
             examples_from_pairs(pairs),
             source=f"recalibration: {len(pairs)} labelled pairs it never trained on",
         )
         version.refresh_from_db()
+        Recalibration.objects.filter(pk=recalibration.pk).update(
+            threshold=version.threshold, through_call_id=max(p.call_id for p in pairs)
+        )
         outcome, promoted = describe_calibration(metrics), False
+        if previous is not None and not _held_out_answers(version):
+            outcome += "; " + _measure_previous_threshold(version, previous, pairs)
         try:
             do_promote(version, reason=f"automatic after recalibrating on {len(pairs)} new pairs")
             promoted = True
@@ -170,6 +186,76 @@ def run_recalibration(recalibration_id: int) -> Recalibration:
         _finish(recalibration, Recalibration.Status.FAILED, f"{type(exc).__name__}: {exc}")
     recalibration.refresh_from_db()
     return recalibration
+
+
+def _previous_look(recalibration: Recalibration) -> Recalibration | None:
+    """The last look at the same version that chose a threshold."""
+    return (
+        recalibration.version.recalibrations.filter(
+            status=Recalibration.Status.DONE,
+            threshold__isnull=False,
+            through_call_id__isnull=False,
+            pk__lt=recalibration.pk,
+        )
+        .order_by("-pk")
+        .first()
+    )
+
+
+def _held_out_answers(version: ModelVersion) -> int:
+    return int((version.calibration.get("held_out") or {}).get("answered") or 0)
+
+
+def _measure_previous_threshold(
+    version: ModelVersion, previous: Recalibration, pairs: list[TrainingPair]
+) -> str:
+    """Held out by time: the threshold the previous look chose, measured on the labels that
+    arrived since (it never saw them). Cross-fitting halves the evidence, so on a young
+    deployment neither half can show the target; this spends none of it. When it answered at
+    least `TIME_HELD_OUT_MIN_ANSWERED` of them and did not clearly miss the target (the upper
+    bound of its interval reaches it, as the gate asks of any held-out promise), the version
+    serves with *that* threshold and this measurement as its promise."""
+    newer = [p for p in pairs if p.call_id > (previous.through_call_id or 0)]
+    if not newer or previous.threshold is None:
+        return "no labels since the previous look to measure its threshold on"
+    examples = examples_from_pairs(newer)
+    report = evaluate(
+        load_student(version.student_spec()),
+        version.direction,
+        examples,
+        target=settings.VALENCE_CALIBRATION_TARGET,
+        z=settings.VALENCE_CALIBRATION_Z,
+        decomposer=round_trip_decomposer(version.direction)[0],
+    )
+    delivered = deliver(
+        report.predictions, examples, report.agreements, threshold=previous.threshold
+    )
+    target = float(settings.VALENCE_CALIBRATION_TARGET)
+    interval = delivered["agreement_interval"]
+    summary = (
+        f"the previous look's threshold {previous.threshold:.3f} answered "
+        f"{delivered['answered']} of {delivered['count']} labels since"
+    )
+    if delivered["answered"] < TIME_HELD_OUT_MIN_ANSWERED or interval is None:
+        return summary + ": too few to measure"
+    summary += f" at {delivered['agreement']:.1%} ({interval[0]:.1%}–{interval[1]:.1%})"
+    if interval[1] < target:
+        return summary + ": below the target"
+    calibration = {
+        **version.calibration,
+        "calibrated": True,
+        "threshold": previous.threshold,
+        "method": f"chosen on {previous.evidence} labels, measured on the {len(examples)} since",
+        "measured_on": delivered["count"],
+        "held_out": delivered,
+        "expected_fallback_rate": delivered["fallback_rate"],
+        "accepted_agreement": delivered["agreement"],
+    }
+    version.metrics = {**version.metrics, "calibration": calibration}
+    version.threshold = previous.threshold
+    version.expected_fallback_rate = delivered["fallback_rate"]
+    version.save(update_fields=["metrics", "threshold", "expected_fallback_rate", "updated_at"])
+    return summary + ": held out by time, it serves with that threshold"
 
 
 def _finish(
