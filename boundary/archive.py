@@ -46,6 +46,7 @@ from django.utils import timezone
 from boundary.artifacts import (
     ArtifactUnavailable,
     PublishFailed,
+    file_sha256,
     local_artifact,
     publish_configured,
 )
@@ -188,15 +189,7 @@ def _artifact_files(root: Path, prefix: str) -> Iterator[ArtifactFile]:
             raise ArchiveError(f"{path} is a symbolic link; an archive carries plain files only")
         if path.is_file():
             relative = path.relative_to(root).as_posix()
-            yield ArtifactFile(f"{prefix}/{relative}", path, path.stat().st_size, _sha256(path))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+            yield ArtifactFile(f"{prefix}/{relative}", path, path.stat().st_size, file_sha256(path))
 
 
 def _manifest_bytes(manifest: dict[str, Any]) -> bytes:
