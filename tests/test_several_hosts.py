@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.scratch_pairs import STORE_PAIRS
 from tests.tiny_models import build_tiny_causal_lm
 from training.api_bench import ScratchServer
 from valence_site.scratch_db import scratch_database
@@ -29,19 +30,15 @@ if not POSTGRES.startswith(("postgres://", "postgresql://")):
 REDIS = "redis://127.0.0.1:6379/13"  # a database of its own, emptied before and after
 TTL = 2.0
 
-SETUP = """
-from boundary.models import BoundaryCall
-for n in range(8):
-    BoundaryCall.objects.create(
-        direction="decomposition", input=f"Person {n} uses Vim.", input_hash=f"h{n}",
-        output=[{"subject": f"Person {n}", "predicate": "uses", "object": "Vim"}],
-        served_by="teacher", split="eval" if n % 4 == 0 else "train", latency_ms=800.0,
-    )
+SETUP = (
+    STORE_PAIRS
+    + """
 from training.trigger import queue_training
 # Enough steps for the tiny model to write parseable triples for these texts.
 train = {"max_steps": 80, "epochs": 10000, "batch_size": 2, "learning_rate": 1e-2}
 print(queue_training("decomposition", trigger="manual", config={"train": train}).pk)
 """
+)
 
 STATE = """
 import json

@@ -15,24 +15,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.scratch_pairs import STORE_PAIRS
 from tests.tiny_models import build_tiny_causal_lm
 from training.api_bench import ScratchServer
 
-SETUP = """
-from boundary.models import BoundaryCall, ModelVersion
-from training.trigger import queue_training
-for n in range(8):
-    BoundaryCall.objects.create(
-        direction="decomposition", input=f"Person {n} uses Vim.", input_hash=f"h{n}",
-        output=[{"subject": f"Person {n}", "predicate": "uses", "object": "Vim"}],
-        served_by="teacher", split="eval" if n % 4 == 0 else "train", latency_ms=800.0,
-    )
+SETUP = (
+    STORE_PAIRS
+    + """
+from boundary.models import ModelVersion
 serving = ModelVersion.objects.create(
     direction="decomposition", kind="generative", backend="transformers", base_model="tiny",
     status="ready", is_active=True, threshold=0.5, artifact_path="/nowhere",
 )
 print(serving.pk)
 """
+)
 
 STATE = """
 import json
