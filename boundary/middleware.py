@@ -1,13 +1,16 @@
-"""Reject oversized bodies before anything reads them."""
+"""Reject oversized bodies before anything reads them; answer 503 while the database is down."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.utils.log import log_response
 
-from boundary.errors import error_body
+from boundary.errors import DATABASE_RETRY_AFTER_S, error_body
 
 # The one place a large body is expected: a model archive uploaded on the models page (staff
 # only; the view streams it to disk and checks every byte). Everything else keeps the API limit.
@@ -47,3 +50,46 @@ class RequestSizeLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """A page whose database cannot be reached answers 503 with Retry-After, not a 500.
+
+    The API's views do this in their exception handler (boundary.errors); this covers every
+    other view: the console, the dashboards, the admin. The page is rendered without the
+    database (no user, no session, no context processors), and the outage is a warning.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        if request.path.startswith("/api/"):
+            response: HttpResponse = JsonResponse(
+                error_body(
+                    "database_unavailable",
+                    "The database is unavailable; retry shortly.",
+                    retry_after_s=DATABASE_RETRY_AFTER_S,
+                ),
+                status=503,
+            )
+        else:
+            page = render_to_string("503.html", {"retry_after_s": DATABASE_RETRY_AFTER_S})
+            response = HttpResponse(page, status=503)
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+        log_response(
+            "%s: %s (%s: %s)",
+            response.reason_phrase,
+            request.path,
+            type(exception).__name__,
+            str(exception)[:200],
+            response=response,
+            request=request,
+            level="warning",
+        )
+        return response

@@ -262,8 +262,15 @@ class BoundaryCall(models.Model):
     split = models.CharField(max_length=8, choices=Split.choices)
 
     served_by = models.CharField(max_length=16, choices=ServedBy.choices)
+    # No index of its own: (model_version, created_at) below starts with it. Each index is
+    # written by every stored call, inside the request.
     model_version = models.ForeignKey(
-        ModelVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="calls"
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="calls",
+        db_index=False,
     )
     confidence = models.FloatField(null=True, blank=True)
     fallback_reason = models.CharField(max_length=32, choices=FallbackReason.choices, blank=True)
@@ -308,12 +315,13 @@ class BoundaryCall(models.Model):
     review_priority = models.FloatField(default=0.0)
     review_revision = models.PositiveIntegerField(default=0)
 
-    client = models.ForeignKey(
+    client = models.ForeignKey(  # indexed by (client, created_at) below
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="boundary_calls",
+        db_index=False,
     )
     origin = models.CharField(
         max_length=16,

@@ -6,7 +6,7 @@ import pytest
 import respx
 from rest_framework.test import APIClient
 
-from boundary import serving, students
+from boundary import authentication, serving, students, throttling
 from tests.anthropic_mock import API, KEY
 from tests.factories import TokenFactory, UserFactory
 from tests.scripted_student import ScriptedLoader
@@ -14,8 +14,8 @@ from tests.tiny_models import build_tiny_causal_lm
 
 
 @pytest.fixture(autouse=True)
-def _isolated_process_state(settings) -> Iterator[None]:
-    """Each test starts with no cached local models and no throttling history."""
+def _isolated_process_state(settings, tmp_path) -> Iterator[None]:
+    """Each test starts with no cached local models, tokens or throttling history."""
     from django.core.cache import caches
     from django.core.cache.backends.db import DatabaseCache
 
@@ -25,6 +25,9 @@ def _isolated_process_state(settings) -> Iterator[None]:
         caches["default"].clear()
     students.clear_cache()
     serving.clear()
+    authentication.forget()
+    throttling.forget_stores()
+    settings.VALENCE_RATE_LIMIT_FILE = tmp_path / "ratelimits.sqlite3"
     # Tests change versions with queryset.update(), which sends no signal: no caching here
     # (tests/test_serving_cache.py covers the cache itself).
     settings.VALENCE_REGISTRY_CACHE_SECONDS = 0

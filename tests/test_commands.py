@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from io import StringIO
 
 import pytest
@@ -66,3 +67,16 @@ def test_seed_demo_is_idempotent(settings, tmp_path):
 def test_the_valence_script_accepts_dashed_command_names(capsys):
     main(["valence", "create-token", "dash-app"])
     assert len(capsys.readouterr().out.strip()) == 40
+
+
+def test_the_valence_script_makes_openmp_threads_sleep_while_they_wait(monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "")  # remembered, so the test leaves it as it was
+    monkeypatch.delenv("OMP_WAIT_POLICY")
+    main(["valence", "check"])
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_an_openmp_wait_policy_set_by_the_operator_is_kept(monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    main(["valence", "check"])
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

@@ -270,11 +270,12 @@ TRIPLES = [{"subject": "Chris", "predicate": "prefers", "object": "tea"}]
 
 @pytest.fixture
 def redis_down(settings):
-    """The cache is Redis at a loopback port that refuses connections."""
+    """The cache and the rate limit are Redis at a loopback port that refuses connections."""
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
     settings.CACHES = {
         "default": {
             "BACKEND": "valence_site.cache.TolerantRedisCache",
-            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "LOCATION": settings.REDIS_URL,
         }
     }
     outage.reset()

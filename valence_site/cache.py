@@ -26,7 +26,7 @@ DEFAULT_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 1.0}
 SKIP_AFTER_FAILURE_S = 5.0
 LOG_EVERY_S = 60.0
 
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 _T = TypeVar("_T")
 
 
@@ -74,7 +74,7 @@ class TolerantRedisCacheClient(RedisCacheClient):
             return fallback
         try:
             return call(*arguments)
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             outage.failed(call.__name__, exc)
             return fallback
 

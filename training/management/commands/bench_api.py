@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
@@ -10,8 +11,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
+from django.test import override_settings
 
+from boundary import students
 from boundary.models import Direction, ModelKind, ModelVersion
+from boundary.stats import percentile
+from boundary.students import load_student
 from training.api_bench import ScratchServer
 from training.datasets import read_jsonl
 from training.management.commands.bench_boundary import SENTENCES
@@ -141,6 +146,9 @@ class Command(BaseCommand):
             "cpus": os.cpu_count(),
             "load_before": os.getloadavg()[0],
         }
+        report["encoder_in_process"] = model_alone(
+            encoder, sentences, options["runs"], options["encoder_threads"]
+        )
         server.prepare([v for v in (encoder, generative) if v])
         phases = [("encoder", encoder, options["runs"])]
         if generative:
@@ -187,6 +195,33 @@ class Command(BaseCommand):
         return sample, references_from_records(records)
 
 
+def model_alone(
+    version: ModelVersion, sentences: list[str], runs: int, threads: int
+) -> dict[str, float]:
+    """The same version on the same sentences in this process, no HTTP, no database: what the
+    model itself costs. The API's p50 minus this is what each request spends around the model
+    (HTTP, authentication, throttling, validation, the stored call and its commit, the JSON)."""
+    with override_settings(VALENCE_ENCODER_THREADS=threads):
+        student = load_student(version.student_spec())
+    try:
+        for sentence in sentences[:3]:
+            student.decompose(sentence)  # warm-up, as the server gets
+        timings = []
+        for _ in range(runs):
+            for sentence in sentences:
+                started = time.perf_counter()
+                student.decompose(sentence)
+                timings.append((time.perf_counter() - started) * 1000)
+    finally:
+        students.clear_cache()  # built with this run's thread count; not for anyone else
+    return {
+        "requests": len(timings),
+        "p50_ms": percentile(timings, 50, 0.0),
+        "p95_ms": percentile(timings, 95, 0.0),
+        "threads": threads,
+    }
+
+
 def describe_configuration(report: dict[str, Any]) -> str:
     """What the figures were measured with, in one line; a number means little without it."""
     teacher = report["teacher"]
@@ -227,6 +262,16 @@ def format_report(report: dict[str, Any]) -> str:
                 f"{label:38} {numbers['count']:8} {numbers['p50_ms']:8.1f} {numbers['p95_ms']:8.1f}"
             )
         lines.append(f"  {served_by_line(row['served_by'])}")
+        alone = report.get(f"{name}_in_process")
+        if alone:
+            label = f"{name} v{report[name]}, in process"
+            lines.append(
+                f"{label:38} {alone['requests']:8} {alone['p50_ms']:8.1f} {alone['p95_ms']:8.1f}"
+            )
+            lines.append(
+                f"  around the model (API p50 - in-process p50): "
+                f"{row['p50_ms'] - alone['p50_ms']:.1f} ms"
+            )
     load = report["encoder_throughput"]
     lines.append(
         f"encoder throughput: {load['requests_per_s']:.0f} requests/s with "
