@@ -11,8 +11,9 @@ the write happen under one lock:
 - Redis (REDIS_URL set; any number of hosts): a sorted set, checked and updated by one Lua
   script. Redis down: throttling fails open, logged like the cache (valence_site.cache).
 - PostgreSQL without Redis (every host on that database): the UNLOGGED table
-  `boundary_ratehit` under a per-token advisory lock; unlogged, so admitting a request costs no
-  WAL flush (a crash forgets recent requests, never a stored call).
+  `boundary_ratehit` under a per-token advisory lock, in one call of a server-side function;
+  unlogged, so admitting a request costs no WAL flush (a crash forgets recent requests, never
+  a stored call).
 - SQLite (one host): the same table in a file of its own beside the database, with
   `synchronous=OFF`: its writes need no fsync and never wait for the lock of the database the
   calls are stored in.
@@ -130,21 +131,29 @@ def _take(execute: Any, key: str, limit: int, period_s: float, now: float, sweep
 
 class DatabaseRateStore:
     """The `boundary_ratehit` table of the configured database (migration boundary/0009):
-    UNLOGGED on PostgreSQL, which is where it is used (SQLite's default is the file below)."""
+    UNLOGGED on PostgreSQL, which is where it is used, through the function
+    `boundary_take_rate` (migration boundary/0011: one round trip). Elsewhere (SQLite, in
+    tests) the same statements go one by one in an IMMEDIATE transaction, which locks."""
 
     def __init__(self) -> None:
         self.sweeper = _Sweeper()
 
     def take(self, key: str, limit: int, period_s: float, now: float) -> float:
+        sweep = self.sweeper.due()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT boundary_take_rate(%s, %s, %s, %s, %s)",
+                    [key, limit, period_s, now, sweep],
+                )
+                return float(cursor.fetchone()[0])
         with transaction.atomic(), connection.cursor() as cursor:
 
             def execute(sql: str, arguments: list[Any]) -> Any:
                 cursor.execute(sql, arguments)
                 return cursor.fetchone() if cursor.description else None
 
-            if connection.vendor == "postgresql":  # SQLite's IMMEDIATE transaction locks all
-                execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
-            return _take(execute, key, limit, period_s, now, self.sweeper.due())
+            return _take(execute, key, limit, period_s, now, sweep)
 
 
 class SqliteFileRateStore:
