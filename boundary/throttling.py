@@ -54,6 +54,8 @@ class SharedRateThrottle(UserRateThrottle):
     """`UserRateThrottle`'s rate, scope and keys (one history per user), kept in a RateStore."""
 
     _wait: float = 0.0
+    num_requests: int  # set by UserRateThrottle.__init__ from the rate ("600/minute")
+    duration: int
 
     def allow_request(self, request: Request, view: APIView) -> bool:
         if self.rate is None:
@@ -216,7 +218,7 @@ def rate_store() -> RateStore:
                 else SqliteFileRateStore(Path(where))
             )
             _stores[wanted] = store
-    return store  # type: ignore[no-any-return]
+    return store
 
 
 def forget_stores() -> None:
