@@ -49,7 +49,14 @@ from boundary.teacher import (
     TeacherResult,
     teacher_from_settings,
 )
-from boundary.triples import Triple, normalise_text, normalise_triple, to_linear, triples_to_json
+from boundary.triples import (
+    Triple,
+    normalise_text,
+    normalise_triple,
+    same_triples,
+    to_linear,
+    triples_to_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +171,8 @@ def _ask_each_version(
 
 
 TEACHER_STAGE = "teacher"
+# A generative decomposer and the encoder before it gave the same answer (training.committee).
+COMMITTEE_STAGE = "committee"
 
 
 @dataclass(frozen=True)
@@ -228,6 +237,7 @@ class _Cascade:
         fallback_reason = FallbackReason.NO_ACTIVE_MODEL if not versions else ""
         best: tuple[ModelVersion, StudentAnswer] | None = None
         kept: list[_Sourced] = []  # decomposition: sure triples of earlier stages
+        answered: dict[int, StudentAnswer] = {}  # each earlier stage's answer, by version
 
         for version in versions:
             stage_started = time.perf_counter()
@@ -253,6 +263,10 @@ class _Cascade:
                 kept = merge_triples(kept, _sourced(version, answer))
             if sure:
                 return self._record_local(version, answer, kept)
+            partner = _agreeing_partner(version, answer, answered)
+            if partner is not None:
+                return self._record_committee(version, answer, partner)
+            answered[version.pk] = answer
             self._note_stage(version, answer, threshold)
             fallback_reason = FallbackReason.LOW_CONFIDENCE
 
@@ -315,6 +329,27 @@ class _Cascade:
             triple_sources=[item.source() for item in kept],
             model_version=version,
             confidence=min([answer.confidence, *confidences]),
+            avoided_cost_usd=self._avoided_cost(output),
+        )
+
+    def _record_committee(
+        self, version: ModelVersion, answer: StudentAnswer, partner: int
+    ) -> BoundaryCall:
+        """Served because `version` gave the same triple set as the earlier stage `partner`,
+        and their agreement reached the target on held-out data (training.committee)."""
+        assert isinstance(answer.output, list)  # _agreeing_partner compared triple sets
+        agreement = version.committee["agreement"]
+        self.diagnostics["committee"] = {"versions": [partner, version.pk]}
+        output = _output_json(answer.output)
+        return self._save(
+            served_by=ServedBy.STUDENT,
+            output=output,
+            model_version=version,
+            confidence=agreement,
+            triple_sources=[
+                _Sourced(triple, COMMITTEE_STAGE, version.pk, agreement).source()
+                for triple in answer.output
+            ],
             avoided_cost_usd=self._avoided_cost(output),
         )
 
@@ -393,6 +428,19 @@ class _Cascade:
         )
         metrics.record_call(call)
         return call
+
+
+def _agreeing_partner(
+    version: ModelVersion, answer: StudentAnswer, answered: dict[int, StudentAnswer]
+) -> int | None:
+    """The earlier stage whose answer this one repeats, when the two may answer together."""
+    partner = version.committee_partner
+    if partner is None or partner not in answered or not isinstance(answer.output, list):
+        return None
+    earlier = answered[partner].output
+    if not answer.output or not isinstance(earlier, list):
+        return None  # agreeing on nothing says nothing
+    return partner if same_triples(answer.output, earlier) else None
 
 
 def _sourced(version: ModelVersion, answer: StudentAnswer) -> list[_Sourced]:

@@ -189,6 +189,18 @@ class ModelVersion(models.Model):
         """Only a calibrated version may answer alone (the cascade and the gate both check)."""
         return self.threshold is not None and self.calibration.get("calibrated", True) is not False
 
+    @property
+    def committee(self) -> dict[str, Any]:
+        """Its agreement with an encoder, measured on held-out data (training.committee)."""
+        return (self.metrics or {}).get("committee") or {}
+
+    @property
+    def committee_partner(self) -> int | None:
+        """The version it may answer with where the two agree; None when that was not shown
+        to reach the target."""
+        partner = self.committee.get("partner")
+        return partner if self.committee.get("passes") and isinstance(partner, int) else None
+
 
 class VersionEvent(models.Model):
     """Audit log of the registry: every promotion, rollback, refusal, export and import, with

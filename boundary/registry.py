@@ -69,10 +69,7 @@ def gate_verdict(candidate: ModelVersion) -> Verdict:
     elif floor is not None and score < floor:
         reasons.append(f"headline {score:.3f} is below the floor {floor:.3f}")
     if not candidate.is_calibrated:
-        calibration_reasons = [
-            f"v{candidate.pk} is uncalibrated: no confidence threshold reached the target "
-            "agreement, so it could never answer alone"
-        ]
+        calibration_reasons = _uncalibrated(candidate)
     else:
         calibration_reasons = _undelivered_promise(candidate)
     reasons += calibration_reasons
@@ -99,6 +96,23 @@ def gate_verdict(candidate: ModelVersion) -> Verdict:
         floor=floor,
         calibration_reasons=calibration_reasons,
     )
+
+
+def _uncalibrated(candidate: ModelVersion) -> list[str]:
+    """An uncalibrated version may still answer where it agrees with an active encoder, if
+    held-out data showed that agreement reaches the target (training.committee)."""
+    partner = candidate.committee_partner
+    if partner is None:
+        return [
+            f"v{candidate.pk} is uncalibrated: no confidence threshold reached the target "
+            "agreement, so it could never answer alone"
+        ]
+    if not ModelVersion.objects.active().filter(pk=partner).exists():
+        return [
+            f"v{candidate.pk} is uncalibrated, and v{partner}, with which its agreement was "
+            "measured, is no longer active"
+        ]
+    return []
 
 
 def _undelivered_promise(candidate: ModelVersion) -> list[str]:

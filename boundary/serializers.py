@@ -133,7 +133,7 @@ class CallMetaSerializer(serializers.Serializer[BoundaryCall]):
 
 
 class TripleSourceSerializer(serializers.Serializer[dict[str, Any]]):
-    stage = serializers.ChoiceField(choices=["encoder", "generative", "teacher"])
+    stage = serializers.ChoiceField(choices=["encoder", "generative", "committee", "teacher"])
     version = serializers.IntegerField(allow_null=True, help_text="null for the teacher")
     confidence = serializers.FloatField(allow_null=True, help_text="null for the teacher")
 

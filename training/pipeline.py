@@ -30,6 +30,7 @@ from boundary.prompts import (
 from boundary.registry import PromotionRefused, do_promote
 from boundary.students import BackendUnavailable, StudentBackend, load_student
 from boundary.triples import Triple
+from training.committee import committee_promise, describe_committee
 from training.datasets import TrainingPair, eligible_pairs, held_out_keys, split_pairs
 from training.evaluation import Decomposer, Example, Report, at_threshold, evaluate
 from training.models import Evaluation, TrainingRun
@@ -180,6 +181,8 @@ def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
     do_begin_evaluation(run)
     metrics = evaluate_version(version, examples_from_pairs(held_out), source="eval split")
     log_line(run, describe_calibration(metrics))
+    if metrics.get("committee"):
+        log_line(run, describe_committee(metrics["committee"]))
     do_succeed_run(run)
 
 
@@ -291,11 +294,37 @@ def evaluate_version(
     baseline = active.exclude(pk=version.pk).first()
     if baseline is not None and examples:
         metrics["baseline"] = _baseline_metrics(baseline, examples, round_trip)
+    committee = _committee(version, examples, report)
+    if committee:
+        metrics["committee"] = committee
     version.metrics = metrics
     version.threshold = report.calibration.threshold
     version.expected_fallback_rate = report.calibration.expected_fallback_rate
     version.save(update_fields=["metrics", "threshold", "expected_fallback_rate", "updated_at"])
     return metrics
+
+
+def _committee(version: ModelVersion, examples: list[Example], report: Report) -> dict[str, Any]:
+    """A generative decomposer's agreement with the active encoder on the same held-out
+    examples (training.committee); the encoder is milliseconds a text, and the generative
+    answers are the evaluation's own."""
+    if version.direction != Direction.DECOMPOSITION or version.kind != ModelKind.GENERATIVE:
+        return {}
+    encoder = (
+        ModelVersion.objects.active()
+        .filter(direction=Direction.DECOMPOSITION, kind=ModelKind.ENCODER)
+        .first()
+    )
+    if encoder is None or not examples:
+        return {}
+    try:
+        partner = load_student(encoder.student_spec())
+    except BackendUnavailable as exc:
+        logger.warning("the active encoder v%s cannot be loaded: %s", encoder.pk, exc)
+        return {}
+    return committee_promise(
+        report.predictions, examples, partner, encoder.pk, settings.VALENCE_CALIBRATION_TARGET
+    )
 
 
 def _evaluate(

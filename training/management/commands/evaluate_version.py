@@ -5,6 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from boundary.models import ModelVersion, VersionStatus
+from training.committee import describe_committee
 from training.datasets import eligible_pairs, held_out_keys, split_pairs
 from training.pipeline import (
     describe_calibration,
@@ -30,6 +31,8 @@ class Command(BaseCommand):
             raise CommandError(f"no model version {version}")
         metrics = evaluate_on_eval_split(model)
         self.stdout.write(f"v{model.pk}: {describe_calibration(metrics)}")
+        if metrics.get("committee"):
+            self.stdout.write(f"v{model.pk}: {describe_committee(metrics['committee'])}")
 
 
 def evaluate_on_eval_split(version: ModelVersion) -> dict[str, Any]:
