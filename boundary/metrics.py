@@ -90,7 +90,8 @@ def record_call(call: BoundaryCall) -> None:
     """Count one stored cascade call (the cascade calls this once per call it stores)."""
     model_version = call.model_version  # the instance the cascade saved with: no query
     if model_version is not None:
-        stage, version = model_version.kind, str(model_version.pk)
+        agreed = "committee" in (call.diagnostics or {})  # answered with the encoder before it
+        stage, version = ("committee" if agreed else model_version.kind), str(model_version.pk)
     else:
         stage, version = ("teacher" if call.served_by == ServedBy.TEACHER else "none"), ""
     CASCADE_CALLS.labels(call.direction, call.served_by, stage, version, call.fallback_reason).inc()

@@ -138,3 +138,19 @@ def test_the_gate_refuses_a_committee_whose_partner_is_no_longer_active(scripted
         metrics={"headline": 0.8, "committee": promise(encoder.pk)},
     )
     assert gate_verdict(candidate).refused_only_for_calibration
+
+
+def test_a_committee_answer_is_counted_under_its_own_stage(scripted_loader, teacher_api):
+    from tests.test_metrics import delta
+
+    _, generative = committee(scripted_loader, [PREFERS], [PREFERS])
+    grown = delta(
+        "valence_cascade_calls_total",
+        direction="decomposition",
+        served_by="student",
+        stage="committee",
+        version=str(generative.pk),
+        fallback_reason="",
+    )
+    cascade.decompose(TEXT)
+    assert grown() == 1
