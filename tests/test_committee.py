@@ -12,7 +12,7 @@ from boundary.triples import Triple
 from tests.anthropic_mock import tool_message
 from tests.factories import ModelVersionFactory
 from tests.scripted_student import ScriptedStudent
-from training.committee import MIN_AGREED, committee_promise
+from training.committee import committee_promise
 from training.evaluation import Example, Prediction
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ WORKS_AT = Triple("Chris", "worksAt", "Valence")
 KNOWS = Triple("Chris", "knows", "composable architectures")
 
 
-def promise(partner: int, *, agreed: int = 40, right: int = 40, target: float = 0.95) -> dict:
+def promise(partner: int, *, agreed: int = 60, right: int = 60, target: float = 0.95) -> dict:
     return {
         "partner": partner,
         "examples": 100,
@@ -32,7 +32,7 @@ def promise(partner: int, *, agreed: int = 40, right: int = 40, target: float = 
         "agreement": right / agreed,
         "agreement_interval": [0.9, 1.0],
         "target": target,
-        "passes": agreed >= MIN_AGREED and right / agreed >= target,
+        "passes": agreed >= 50 and right / agreed >= target,
     }
 
 
@@ -45,7 +45,7 @@ def committee(loader, encoder_answer, generative_answer, *, passes: bool = True)
         backend="scripted",
         is_active=True,
         threshold=None,
-        metrics={"committee": promise(encoder.pk, right=40 if passes else 30)},
+        metrics={"committee": promise(encoder.pk, right=60 if passes else 55)},
     )
     loader.students[generative.pk] = ScriptedStudent(list(generative_answer), confidence=0.3)
     return encoder, generative
@@ -100,6 +100,16 @@ class Partner:
         return ScriptedStudent(self.answers[text]).decompose(text)
 
 
+def test_enough_agreed_answers_at_the_target_pass(settings):
+    settings.VALENCE_COMMITTEE_MIN_AGREED = 5
+    examples = [Example(source="text", references=((PREFERS,),))] * 5
+    predictions = [Prediction(output=[PREFERS])] * 5
+    measured = committee_promise(
+        predictions, examples, Partner({"text": [PREFERS]}), partner_id=7, target=0.95
+    )
+    assert (measured["agreement"], measured["passes"]) == (1.0, True)
+
+
 def test_the_promise_counts_agreed_answers_and_how_many_are_right():
     examples = [Example(source=f"text {n}", references=((PREFERS,),)) for n in range(3)]
     predictions = [Prediction(output=[PREFERS]), Prediction(output=[KNOWS]), Prediction()]
@@ -109,9 +119,10 @@ def test_the_promise_counts_agreed_answers_and_how_many_are_right():
     assert measured["passes"] is False
 
 
-def test_too_few_agreed_answers_do_not_pass_even_when_all_are_right():
-    examples = [Example(source="text", references=((PREFERS,),))] * (MIN_AGREED - 1)
-    predictions = [Prediction(output=[PREFERS])] * (MIN_AGREED - 1)
+def test_too_few_agreed_answers_do_not_pass_even_when_all_are_right(settings):
+    settings.VALENCE_COMMITTEE_MIN_AGREED = 5
+    examples = [Example(source="text", references=((PREFERS,),))] * 4
+    predictions = [Prediction(output=[PREFERS])] * 4
     measured = committee_promise(
         predictions, examples, Partner({"text": [PREFERS]}), partner_id=7, target=0.95
     )

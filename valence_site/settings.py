@@ -274,6 +274,8 @@ VALENCE_ENCODER_BATCH_SIZE = env_int("VALENCE_ENCODER_BATCH_SIZE", 32, minimum=1
 VALENCE_ENCODER_LEARNING_RATE = env_float("VALENCE_ENCODER_LEARNING_RATE", 1e-4, minimum=0)
 # onnxruntime threads per web process; 1 suits several workers sharing a few cores.
 VALENCE_ENCODER_THREADS = env_int("VALENCE_ENCODER_THREADS", 1, minimum=1)
+# Agreed held-out answers a committee needs before it may answer (training.committee).
+VALENCE_COMMITTEE_MIN_AGREED = env_int("VALENCE_COMMITTEE_MIN_AGREED", 50, minimum=1)
 # How long each web process trusts a token it has checked (a revocation's delay, at most).
 VALENCE_TOKEN_CACHE_SECONDS = env_float("VALENCE_TOKEN_CACHE_SECONDS", 5.0, minimum=0.0)
 # How long each web process reuses its list of serving versions (a promotion's delay, at most).
