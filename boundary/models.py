@@ -199,7 +199,21 @@ class ModelVersion(models.Model):
         """The version it may answer with where the two agree; None when that was not shown
         to reach the target."""
         partner = self.committee.get("partner")
-        return partner if self.committee.get("passes") and isinstance(partner, int) else None
+        shown = committee_shows_target(self.committee)
+        return partner if shown and isinstance(partner, int) else None
+
+
+def committee_shows_target(promise: dict[str, Any]) -> bool:
+    """Whether a measured committee (training.committee) may answer: enough agreed held-out
+    answers, and at least its target of them right. Judged when read, under today's settings,
+    so raising VALENCE_COMMITTEE_MIN_AGREED holds back committees measured before."""
+    agreement, target = promise.get("agreement"), promise.get("target")
+    return (
+        promise.get("agreed", 0) >= settings.VALENCE_COMMITTEE_MIN_AGREED
+        and agreement is not None
+        and target is not None
+        and agreement >= target
+    )
 
 
 class VersionEvent(models.Model):

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from boundary import cascade
+from boundary.models import committee_shows_target
 from boundary.registry import gate_verdict
 from boundary.triples import Triple
 from tests.anthropic_mock import tool_message
@@ -32,7 +33,6 @@ def promise(partner: int, *, agreed: int = 60, right: int = 60, target: float = 
         "agreement": right / agreed,
         "agreement_interval": [0.9, 1.0],
         "target": target,
-        "passes": agreed >= 50 and right / agreed >= target,
     }
 
 
@@ -107,7 +107,7 @@ def test_enough_agreed_answers_at_the_target_pass(settings):
     measured = committee_promise(
         predictions, examples, Partner({"text": [PREFERS]}), partner_id=7, target=0.95
     )
-    assert (measured["agreement"], measured["passes"]) == (1.0, True)
+    assert (measured["agreement"], committee_shows_target(measured)) == (1.0, True)
 
 
 def test_the_promise_counts_agreed_answers_and_how_many_are_right():
@@ -116,7 +116,7 @@ def test_the_promise_counts_agreed_answers_and_how_many_are_right():
     partner = Partner({"text 0": [PREFERS], "text 1": [KNOWS], "text 2": [PREFERS]})
     measured = committee_promise(predictions, examples, partner, partner_id=7, target=0.95)
     assert (measured["agreed"], measured["right"], measured["partner"]) == (2, 1, 7)
-    assert measured["passes"] is False
+    assert committee_shows_target(measured) is False
 
 
 def test_too_few_agreed_answers_do_not_pass_even_when_all_are_right(settings):
@@ -126,7 +126,7 @@ def test_too_few_agreed_answers_do_not_pass_even_when_all_are_right(settings):
     measured = committee_promise(
         predictions, examples, Partner({"text": [PREFERS]}), partner_id=7, target=0.95
     )
-    assert (measured["agreement"], measured["passes"]) == (1.0, False)
+    assert (measured["agreement"], committee_shows_target(measured)) == (1.0, False)
 
 
 def test_the_gate_accepts_an_uncalibrated_version_whose_committee_passes(scripted_loader):
@@ -165,3 +165,9 @@ def test_a_committee_answer_is_counted_under_its_own_stage(scripted_loader, teac
     )
     cascade.decompose(TEXT)
     assert grown() == 1
+
+
+def test_a_committee_measured_under_a_lower_floor_is_held_back_by_a_higher_one(settings):
+    settings.VALENCE_COMMITTEE_MIN_AGREED = 61
+    version = ModelVersionFactory(kind="generative", metrics={"committee": promise(1)})
+    assert version.committee_partner is None

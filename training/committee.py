@@ -21,8 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.conf import settings
-
+from boundary.models import committee_shows_target
 from boundary.students import StudentBackend
 from boundary.triples import same_triples
 from training.evaluation import Example, Prediction, wilson_interval
@@ -58,11 +57,6 @@ def committee_promise(
         "agreement": agreement,
         "agreement_interval": wilson_interval(right, agreed),
         "target": target,
-        "passes": (
-            agreed >= settings.VALENCE_COMMITTEE_MIN_AGREED
-            and agreement is not None
-            and agreement >= target
-        ),
     }
 
 
@@ -72,7 +66,8 @@ def describe_committee(promise: dict[str, Any]) -> str:
     if not promise["agreed"]:
         return f"never agreed with v{promise['partner']} on {promise['examples']} eval examples"
     low, high = promise["agreement_interval"]
-    verdict = "answers where they agree" if promise["passes"] else "not enough to answer"
+    shown = committee_shows_target(promise)
+    verdict = "answers where they agree" if shown else "not enough to answer"
     return (
         f"agreed with v{promise['partner']} on {promise['agreed']} of {promise['examples']} eval "
         f"examples, {promise['agreement']:.1%} of them right (95 % interval {low:.1%}-{high:.1%}): "
