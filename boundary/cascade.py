@@ -32,6 +32,7 @@ from boundary.fingerprint import (
     text_fingerprint,
     triples_fingerprint,
 )
+from boundary.inserts import insert_call
 from boundary.models import (
     BoundaryCall,
     CallOrigin,
@@ -415,16 +416,18 @@ class _Cascade:
             fields["diagnostics"] = self.diagnostics
         label = self.diagnostics.get("teacher_output", fields.get("output"))
         group = call_group_key(self.direction, self.stored_input, label)
-        call = BoundaryCall.objects.create(
-            direction=self.direction,
-            input=self.stored_input,
-            input_hash=self.fingerprint,
-            group_key=group,
-            split=split_for(group, settings.VALENCE_EVAL_FRACTION),
-            client=self.client if getattr(self.client, "pk", None) else None,
-            origin=self.origin,
-            latency_ms=(time.perf_counter() - self.started) * 1000,
-            **fields,
+        call = insert_call(
+            BoundaryCall(
+                direction=self.direction,
+                input=self.stored_input,
+                input_hash=self.fingerprint,
+                group_key=group,
+                split=split_for(group, settings.VALENCE_EVAL_FRACTION),
+                client=self.client if getattr(self.client, "pk", None) else None,
+                origin=self.origin,
+                latency_ms=(time.perf_counter() - self.started) * 1000,
+                **fields,
+            )
         )
         metrics.record_call(call)
         return call

@@ -265,6 +265,7 @@ def test_the_api_benchmark_runs_end_to_end_on_loopback(encoder_setup):
     assert report["encoder_latency"]["requests"] == len(SENTENCES)
     assert report["encoder_latency"]["errors"] == 0
     assert report["encoder_in_process"]["requests"] == len(SENTENCES)  # the model alone, same runs
+    assert report["transport"]["requests"] == len(SENTENCES)  # GET /healthz, same count
     assert report["encoder_throughput"]["completed"] > 0
     assert report["stored_calls"] >= report["encoder_throughput"]["completed"]
     assert ModelVersion.objects.filter(is_active=True).count() == 1  # the real registry untouched

@@ -143,3 +143,21 @@ def test_held_out_texts_are_split_by_whether_their_entities_were_seen_in_trainin
     assert subsets["seen_entities"] == {"count": 1, "strict_f1": 1.0}
     assert subsets["unseen_entities"] == {"count": 1, "strict_f1": 0.0}
     assert subsets["some_unseen"] == {"count": 2, "strict_f1": 0.0}
+
+
+def test_an_encoder_curve_trains_for_the_epochs_asked(files, tmp_path, settings):
+    words = [*PEOPLE, *TOOLS, "uses"]
+    settings.VALENCE_ENCODER_BASE_MODEL = str(build_tiny_encoder(tmp_path / "encoder", words))
+    train, dev = files
+    call_command(
+        "study_students", "curve", train=train, evaluate=dev, sizes="16", epochs=2, out=tmp_path
+    )
+    report = json.loads((tmp_path / "curve.json").read_text())
+    assert report["configuration"]["arms"][0]["config"] == {"epochs": 2}
+    assert report["rows"][0]["config"]["epochs"] == 2
+
+
+def test_an_encoder_needs_at_least_one_epoch(files, tmp_path):
+    train, dev = files
+    with pytest.raises(CommandError, match="--epochs"):
+        call_command("study_students", "curve", train=train, evaluate=dev, epochs=0)

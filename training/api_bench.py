@@ -321,6 +321,29 @@ class ScratchServer:
             served_by=dict(served_by),
         )
 
+    def transport(self, runs: int) -> dict[str, float]:
+        """`GET /healthz` one at a time on one keep-alive connection: HTTP, gunicorn and Django's
+        middleware with no token, no database and no model. What any request pays before the
+        API does its own work, so "around the model" can be split into the two."""
+        timings: list[float] = []
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            for _ in range(runs):
+                started = time.perf_counter()
+                connection.request("GET", "/healthz")
+                response = connection.getresponse()
+                response.read()
+                timings.append((time.perf_counter() - started) * 1000)
+                if response.status != 200:
+                    raise RuntimeError(f"/healthz answered {response.status}")
+        finally:
+            connection.close()
+        return {
+            "requests": len(timings),
+            "p50_ms": percentile(timings, 50, 0.0),
+            "p95_ms": percentile(timings, 95, 0.0),
+        }
+
     def throughput(self, sentences: Sequence[str], seconds: float, concurrency: int) -> Throughput:
         """`concurrency` clients, each on its own keep-alive connection, for `seconds`."""
         stop_at = time.perf_counter() + seconds

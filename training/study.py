@@ -151,12 +151,13 @@ def arms_for(
     bases: Sequence[str],
     encoder_base: str,
     generative_base: str,
+    encoder_epochs: int = 8,
 ) -> list[Arm]:
     """The students a question compares (sizes beyond the data are capped to it)."""
     everything = len(data.train)
     if question == "curve":
         base = encoder_base if kind == "encoder" else generative_base
-        config = {"epochs": 8} if kind == "encoder" else {"max_steps": steps}
+        config = {"epochs": encoder_epochs} if kind == "encoder" else {"max_steps": steps}
         counts = sorted({min(n, everything) for n in sizes})
         return [Arm(f"{n} records", kind, DECOMPOSE, n, base, config) for n in counts]
     if question == "finetune":
@@ -175,7 +176,11 @@ def arms_for(
             Arm("one for both", "generative", BOTH, everything, generative_base, both),
         ]
     if question == "base":
-        config = {"epochs": 8} if kind == "encoder" else {"max_steps": steps, "epochs": 100}
+        config = (
+            {"epochs": encoder_epochs}
+            if kind == "encoder"
+            else {"max_steps": steps, "epochs": 100}
+        )
         return [Arm(base, kind, DECOMPOSE, everything, base, config) for base in bases]
     raise ValueError(f"unknown question {question!r}; one of {', '.join(QUESTIONS)}")
 

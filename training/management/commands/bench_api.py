@@ -161,6 +161,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"measuring {name} v{version.pk} latency ...")
                 report[f"{name}_latency"] = asdict(server.latency(sentences, runs))
                 if name == "encoder":
+                    report["transport"] = server.transport(runs * len(sentences))
                     self.stderr.write(
                         f"measuring encoder throughput for {options['seconds']:.0f} s ..."
                     )
@@ -272,6 +273,13 @@ def format_report(report: dict[str, Any]) -> str:
                 f"  around the model (API p50 - in-process p50): "
                 f"{row['p50_ms'] - alone['p50_ms']:.1f} ms"
             )
+            transport = report.get("transport") if name == "encoder" else None
+            if transport:
+                lines.append(
+                    f"  of which HTTP, gunicorn and middleware (GET /healthz p50): "
+                    f"{transport['p50_ms']:.1f} ms; the API's own work: "
+                    f"{row['p50_ms'] - alone['p50_ms'] - transport['p50_ms']:.1f} ms"
+                )
     load = report["encoder_throughput"]
     lines.append(
         f"encoder throughput: {load['requests_per_s']:.0f} requests/s with "

@@ -40,6 +40,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--steps", type=int, default=150, help="Optimiser steps of a generative student."
         )
+        parser.add_argument(
+            "--epochs",
+            type=int,
+            default=8,
+            help="Epochs of an encoder student (curve, base): fewer for a broad training file.",
+        )
         parser.add_argument("--bases", default="", help="base: comma-separated base models.")
         parser.add_argument(
             "--records",
@@ -64,6 +70,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if options["records"] is not None and options["records"] < 1:
             raise CommandError("--records must be at least 1")
+        if options["epochs"] < 1:
+            raise CommandError("--epochs must be at least 1")
         if options["records"]:
             data = replace(data, train=data.train[: options["records"]])
         if not data.train or not data.evaluation:
@@ -84,6 +92,7 @@ class Command(BaseCommand):
             bases=bases,
             encoder_base=settings.VALENCE_ENCODER_BASE_MODEL,
             generative_base=settings.VALENCE_BASE_MODELS["decomposition"],
+            encoder_epochs=options["epochs"],
         )
         configuration = {
             "question": options["question"],
