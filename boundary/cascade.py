@@ -284,7 +284,7 @@ class _Cascade:
             result = self.ask_teacher(self.teacher)
         except TeacherError as exc:
             self._time_stage(TEACHER_STAGE, None, teacher_started, exc.code)
-            logger.warning("teacher failed on %s: %s (%s)", self.direction, exc.code, exc)
+            _log_teacher_failure(self.direction, exc)
             self.diagnostics["teacher_error"] = str(exc)[:500]
             if best is not None:
                 return self._record_student(
@@ -431,6 +431,22 @@ class _Cascade:
         )
         metrics.record_call(call)
         return call
+
+
+_said_offline = False
+
+
+def _log_teacher_failure(direction: str, exc: TeacherError) -> None:
+    """A failing LLM is a fault worth a warning each time; no key at all is how an offline
+    install runs (bin/serve without one), so it is said once per process, not per request."""
+    global _said_offline
+    if exc.code != "no_api_key":
+        logger.warning("teacher failed on %s: %s (%s)", direction, exc.code, exc)
+    elif not _said_offline:
+        _said_offline = True
+        logger.info("no LLM key: local answers are served degraded, unanswerable calls get 503")
+    else:
+        logger.debug("teacher failed on %s: %s", direction, exc.code)
 
 
 def _agreeing_partner(

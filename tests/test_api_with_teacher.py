@@ -155,3 +155,17 @@ def test_a_failing_teacher_degrades_to_the_unsure_student(api, teacher_api, scri
         {"subject": "Chris", "predicate": "likes", "object": "tea"}
     ]
     assert BoundaryCall.objects.get().teacher_error == "server_error"
+
+
+def test_a_failing_teacher_is_a_warning_every_time(api, teacher_api, scripted_loader, caplog):
+    version = ModelVersionFactory(backend="scripted", is_active=True, threshold=0.8)
+    scripted_loader.students[version.pk] = ScriptedStudent(
+        [Triple("Chris", "likes", "tea")], confidence=0.3
+    )
+    teacher_api.side_effect = [error(500, "api_error", "Internal error")] * 6
+    with caplog.at_level("WARNING", logger="boundary.cascade"):
+        decompose(api, "Chris likes tea.")
+        decompose(api, "Chris likes coffee.")
+    warned = [r for r in caplog.records if r.name == "boundary.cascade"]
+    assert [r.levelname for r in warned] == ["WARNING", "WARNING"]
+    assert "server_error" in warned[0].getMessage()

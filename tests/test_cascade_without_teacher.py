@@ -181,3 +181,17 @@ def test_answers_stating_one_triple_set_share_a_split(scripted_loader, settings)
     scripted_version(scripted_loader, ScriptedStudent([CHRIS], confidence=0.9))
     calls = [cascade.decompose(f"Sentence number {i}.") for i in range(20)]
     assert len({(c.group_key, c.split) for c in calls}) == 1
+
+
+def test_running_without_a_key_is_said_once_per_process_not_per_call(
+    scripted_loader, caplog, monkeypatch
+):
+    monkeypatch.setattr(cascade, "_said_offline", False)
+    scripted_version(scripted_loader, ScriptedStudent([CHRIS], confidence=0.2))
+    with caplog.at_level("INFO", logger="boundary.cascade"):
+        for text in ("Chris prefers tea.", "Chris prefers coffee.", "Chris prefers water."):
+            assert cascade.decompose(text).served_by == "degraded"
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "boundary.cascade"]
+    assert said == [
+        ("INFO", "no LLM key: local answers are served degraded, unanswerable calls get 503")
+    ]
