@@ -177,9 +177,7 @@ def arms_for(
         ]
     if question == "base":
         config = (
-            {"epochs": encoder_epochs}
-            if kind == "encoder"
-            else {"max_steps": steps, "epochs": 100}
+            {"epochs": encoder_epochs} if kind == "encoder" else {"max_steps": steps, "epochs": 100}
         )
         return [Arm(base, kind, DECOMPOSE, everything, base, config) for base in bases]
     raise ValueError(f"unknown question {question!r}; one of {', '.join(QUESTIONS)}")
