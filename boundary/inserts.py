@@ -71,7 +71,7 @@ def _compile(alias: str) -> str:
     compiler = query.get_compiler(using=alias)
     compiler.returning_fields = [BoundaryCall._meta.pk]
     [(sql, _params)] = compiler.as_sql()
-    return sql
+    return str(sql)
 
 
 def forget_statements() -> None:

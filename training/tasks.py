@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from training import committee_refresh
 from training.audit import do_audit_pass
 from training.pipeline import run_training
 from training.recalibration import queue_due_recalibrations, run_recalibration
@@ -19,6 +20,13 @@ def recalibrate_version(recalibration_id: int) -> str:
     return f"v{recalibration.version_id} {recalibration.status}: {recalibration.outcome}"
 
 
+def measure_committee(generative_id: int, encoder_id: int) -> str:
+    promise = committee_refresh.measure_committee(generative_id, encoder_id)
+    if promise is None:
+        return f"v{generative_id} with v{encoder_id}: no longer the active pair, or no eval data"
+    return f"v{generative_id} with v{encoder_id}: {promise['right']} of {promise['agreed']} right"
+
+
 def audit_live_calls() -> str:
     """The live quality audit's pass, run every minute by the django-q2 schedule.
 
@@ -31,7 +39,9 @@ def reap_and_queue_trainings() -> str:
     """The training lifecycle's tick, run every minute by the django-q2 schedule.
 
     A candidate refused only for want of calibration evidence is queued for another look once
-    enough new teacher answers exist (training.recalibration).
+    enough new teacher answers exist (training.recalibration), and a serving generative
+    decomposer whose committee names another encoder than the active one is measured again
+    (training.committee_refresh).
 
     Reaps first, so a run nobody will finish stops blocking its direction in the same tick
     that queues its successor. Scheduled rather than a signal on every stored call: the
@@ -40,7 +50,10 @@ def reap_and_queue_trainings() -> str:
     reaped = reap_dead_runs()
     queued = queue_due_trainings()
     recalibrations = queue_due_recalibrations()  # after: a newly queued training goes first
+    committee = committee_refresh.queue_committee_measurement()
     parts = [f"reaped v{item.version_id}: {item.reason}" for item in reaped]
     parts += [f"queued v{v.pk} ({v.direction} {v.kind})" for v in queued]
     parts += [f"queued recalibration of v{r.version_id} on {r.evidence}" for r in recalibrations]
+    if committee is not None:
+        parts.append("queued the committee of v{} with v{}".format(*committee))
     return "; ".join(parts) or "nothing to reap or queue"
