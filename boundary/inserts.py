@@ -36,11 +36,18 @@ def insert_call(call: BoundaryCall) -> BoundaryCall:
     ):
         call.save(force_insert=True)
         return call
+    fields = _fields()
+    call.review_priority = call.compute_review_priority()  # what BoundaryCall.save() adds
+    raw = [field.pre_save(call, True) for field in fields]
+    if any(hasattr(value, "resolve_expression") for value in raw):
+        # F(), a database default: SQL of its own, which the one compiled statement lacks.
+        call.save(force_insert=True)
+        return call
     alias = router.db_for_write(BoundaryCall, instance=call)
     connection = connections[alias]
-    call.review_priority = call.compute_review_priority()  # what BoundaryCall.save() adds
-    fields = _fields()
-    values = [field.get_db_prep_save(field.pre_save(call, True), connection) for field in fields]
+    values = [
+        field.get_db_prep_save(value, connection) for field, value in zip(fields, raw, strict=True)
+    ]
     with connection.cursor() as cursor:
         cursor.execute(_statement(alias, connection.vendor), values)
         (pk,) = cursor.fetchone()
@@ -70,7 +77,9 @@ def _compile(alias: str) -> str:
     query.insert_values(_fields(), [BoundaryCall()])
     compiler = query.get_compiler(using=alias)
     compiler.returning_fields = [BoundaryCall._meta.pk]
-    [(sql, _params)] = compiler.as_sql()
+    [(sql, params)] = compiler.as_sql()
+    if len(params) != len(_fields()):  # a default compiled into the SQL: values would not fit
+        raise RuntimeError("the call INSERT needs one placeholder per field; save() instead")
     return str(sql)
 
 

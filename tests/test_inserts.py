@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.db.models import Value
 from django.db.models.signals import post_save
 
 from boundary.inserts import insert_call
@@ -76,3 +77,8 @@ def test_save_signals_still_reach_a_listener():
     finally:
         post_save.disconnect(sender=BoundaryCall, dispatch_uid="test_inserts.listener")
     assert heard == [(call.pk, True)]
+
+
+def test_a_value_given_as_sql_is_stored_by_save():
+    call = insert_call(a_call(latency_ms=Value(3.25)))
+    assert BoundaryCall.objects.get(pk=call.pk).latency_ms == 3.25
