@@ -81,9 +81,3 @@ def _compile(alias: str) -> str:
     if len(params) != len(_fields()):  # a default compiled into the SQL: values would not fit
         raise RuntimeError("the call INSERT needs one placeholder per field; save() instead")
     return str(sql)
-
-
-def forget_statements() -> None:
-    """Tests that change the model's fields or the database setup."""
-    with _lock:
-        _statements.clear()

@@ -26,9 +26,8 @@ from boundary.jobs import model_job_options
 from boundary.models import Direction, ModelKind, ModelVersion
 from boundary.students import BackendUnavailable, load_student
 from training.committee import committee_promise, describe_committee
-from training.datasets import eligible_pairs, held_out_keys, split_pairs
 from training.evaluation import predict
-from training.pipeline import eval_cap, examples_from_pairs
+from training.pipeline import eval_split_pairs, examples_from_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -70,12 +69,7 @@ def measure_committee(generative_id: int, encoder_id: int) -> dict[str, Any] | N
     if pair is None or (pair[0].pk, pair[1].pk) != (generative_id, encoder_id):
         return None
     generative, encoder = pair
-    split = split_pairs(
-        eligible_pairs(Direction.DECOMPOSITION),
-        held_out=held_out_keys(),
-        max_eval=eval_cap(ModelKind.GENERATIVE),
-    )
-    examples = examples_from_pairs(split.evaluation)
+    examples = examples_from_pairs(eval_split_pairs(Direction.DECOMPOSITION, ModelKind.GENERATIVE))
     if not examples:
         return None
     try:

@@ -143,6 +143,14 @@ def eval_cap(kind: str) -> int:
     return int(settings.VALENCE_EVAL_MAX_PAIRS)
 
 
+def eval_split_pairs(direction: str, kind: str) -> list[TrainingPair]:
+    """This install's eval-split pairs of a direction, as many as judge a version of `kind`."""
+    split = split_pairs(
+        eligible_pairs(direction), held_out=held_out_keys(), max_eval=eval_cap(kind)
+    )
+    return split.evaluation
+
+
 def _train_evaluate_register(version: ModelVersion, run: TrainingRun) -> None:
     from training.base_models import resolve_base_model
 

@@ -6,10 +6,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from boundary.models import ModelVersion, VersionStatus
 from training.committee import describe_committee
-from training.datasets import eligible_pairs, held_out_keys, split_pairs
 from training.pipeline import (
     describe_calibration,
-    eval_cap,
+    eval_split_pairs,
     evaluate_version,
     examples_from_pairs,
 )
@@ -45,12 +44,8 @@ def evaluate_on_eval_split(version: ModelVersion) -> dict[str, Any]:
         raise CommandError(f"v{version.pk} serves; only a candidate is re-evaluated")
     if version.status not in (VersionStatus.READY, VersionStatus.RETIRED):
         raise CommandError(f"v{version.pk} is {version.status}; only a finished version evaluates")
-    split = split_pairs(
-        eligible_pairs(version.direction),
-        held_out=held_out_keys(),
-        max_eval=eval_cap(version.kind),
-    )
-    examples = examples_from_pairs(split.evaluation)
+    evaluation = eval_split_pairs(version.direction, version.kind)
+    examples = examples_from_pairs(evaluation)
     if not examples:
         raise CommandError(
             f"no eligible {version.direction} pairs in the eval split here: v{version.pk} stays "
@@ -60,7 +55,5 @@ def evaluate_on_eval_split(version: ModelVersion) -> dict[str, Any]:
     metrics = evaluate_version(version, examples, source="eval split")
     if imported is not None:
         metrics = {**metrics, "imported": imported}
-    ModelVersion.objects.filter(pk=version.pk).update(
-        metrics=metrics, eval_count=len(split.evaluation)
-    )
+    ModelVersion.objects.filter(pk=version.pk).update(metrics=metrics, eval_count=len(evaluation))
     return metrics
