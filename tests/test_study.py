@@ -154,7 +154,7 @@ def test_an_encoder_curve_trains_for_the_epochs_asked(files, tmp_path, settings)
     )
     report = json.loads((tmp_path / "curve.json").read_text())
     assert report["configuration"]["arms"][0]["config"] == {"epochs": 2}
-    assert report["rows"][0]["config"]["epochs"] == 2
+    assert report["rows"][0]["steps"] == 2  # 16 records, batches of 32: one step an epoch
 
 
 def test_an_encoder_needs_at_least_one_epoch(files, tmp_path):
