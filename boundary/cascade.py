@@ -42,7 +42,7 @@ from boundary.models import (
     ServedBy,
 )
 from boundary.serving import serving_versions
-from boundary.students import StudentAnswer, StudentBackend, load_student
+from boundary.students import StudentAnswer, StudentBackend
 from boundary.teacher import (
     AnthropicTeacher,
     TeacherError,
@@ -58,6 +58,7 @@ from boundary.triples import (
     to_linear,
     triples_to_json,
 )
+from boundary.warming import StillLoading, ready_student
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +155,8 @@ def _ask_each_version(
         answer: StudentAnswer | None = None
         error = ""
         try:
-            answer = ask(load_student(version.student_spec()))
+            # Staff asked what each version says: worth waiting for one still loading.
+            answer = ask(ready_student(version.student_spec(), wait=True))
             _check_answer(direction, answer)
         except Exception as exc:  # reported beside the others, as the cascade falls through it
             answer, error = None, f"{type(exc).__name__}: {exc}"[:500]
@@ -243,8 +245,14 @@ class _Cascade:
         for version in versions:
             stage_started = time.perf_counter()
             try:
-                answer = self.ask_student(load_student(version.student_spec()))
+                # Wait for a version still loading only where no LLM could answer instead.
+                backend = ready_student(version.student_spec(), wait=not self.teacher.configured)
+                answer = self.ask_student(backend)
                 _check_answer(self.direction, answer)
+            except StillLoading:
+                self._time_stage(version.kind, version.pk, stage_started, "loading")
+                fallback_reason = FallbackReason.MODEL_LOADING
+                continue
             except Exception as exc:  # a broken local model must degrade, never fail the request
                 self._time_stage(version.kind, version.pk, stage_started, "error")
                 logger.exception("student v%s failed on %s", version.pk, self.direction)

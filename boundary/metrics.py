@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 # Seconds; the top buckets catch LLM fallbacks (a teacher call with retries takes seconds).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_STAGE_OUTCOMES = frozenset({"sure", "unsure", "error", "answered"})
+_STAGE_OUTCOMES = frozenset({"sure", "unsure", "error", "loading", "answered"})
 
 HTTP_REQUESTS = Counter(
     "valence_http_requests",
@@ -66,7 +66,8 @@ CASCADE_CALLS = Counter(
 )
 STAGE_OUTCOMES = Counter(
     "valence_cascade_stage_outcomes",
-    "Each stage the cascade asked and how it ended: sure, unsure, error (students); "
+    "Each stage the cascade asked and how it ended: sure, unsure, error, loading (students; "
+    "loading: passed over while it loads in the background); "
     "answered, error (teacher, version '').",
     ["direction", "stage", "version", "outcome"],
 )

@@ -37,6 +37,7 @@ class FallbackReason(models.TextChoices):
     NO_ACTIVE_MODEL = "no_active_model", "no active local model"
     LOW_CONFIDENCE = "low_confidence", "local answer below threshold"
     STUDENT_ERROR = "student_error", "local model failed"
+    MODEL_LOADING = "model_loading", "local model still loading"
 
 
 class CallOrigin(models.TextChoices):

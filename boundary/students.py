@@ -66,6 +66,15 @@ def unregister_backend(name: str) -> None:
     _loaders.pop(name, None)
 
 
+def cached_student(version_id: int) -> StudentBackend | None:
+    """The version's runtime if this process has it loaded; never loads."""
+    with _lock:
+        backend = _cache.get(version_id)
+        if backend is not None:
+            _cache.move_to_end(version_id)
+        return backend
+
+
 def load_student(spec: StudentSpec) -> StudentBackend:
     with _lock:
         cached = _cache.get(spec.version_id)

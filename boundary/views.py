@@ -11,8 +11,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from boundary import warming
 from boundary.models import BoundaryCall, ModelVersion
-from boundary.students import load_student
 
 
 @require_GET
@@ -41,17 +41,27 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+# Whether this process has answered ready before: a version loading then is a promotion being
+# picked up (stay in rotation; the cascade passes over it meanwhile), not a cold start.
+_was_ready = False
+
+
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: the database, the job broker, and every active model loads in this process.
 
     A load balancer should send traffic only where this is 200. A model that cannot load makes
     the process not ready (it would fall back to the LLM for every call, at full cost); no active
-    model at all is ready (the LLM answers, as on a fresh install). A broker (Redis) that does
-    not answer is reported but keeps it ready ("degraded"): every host shares that Redis, the API
-    serves without it (throttling fails open, valence_site.cache), and taking every host out of
-    rotation would turn a degraded service into an outage.
+    model at all is ready (the LLM answers, as on a fresh install). A model still loading
+    (boundary.warming; the probe never waits for it) makes a process that has never been ready
+    not ready yet, and leaves one that has been ready in rotation ("warming"): after a
+    promotion, every host loads the new version at once, and none should leave the rotation for
+    it. A broker (Redis) that does not answer is reported but keeps it ready ("degraded"): every
+    host shares that Redis, the API serves without it (throttling fails open,
+    valence_site.cache), and taking every host out of rotation would turn a degraded service
+    into an outage.
     """
+    global _was_ready
     checks: dict[str, str] = {}
     try:
         with connection.cursor() as cursor:
@@ -60,17 +70,21 @@ def readyz(request: HttpRequest) -> JsonResponse:
     except Exception as exc:  # report, don't crash: this is what a probe wants to read
         return JsonResponse({"status": "error", "database": str(exc)[:200]}, status=503)
     checks["broker"] = _broker_check()
-    for version in ModelVersion.objects.active().order_by("direction", "kind"):
-        name = f"v{version.pk} {version.direction}/{version.kind}"
-        try:
-            load_student(version.student_spec())
-        except Exception as exc:  # BackendUnavailable, a corrupt artefact, a missing runtime
-            checks[name] = f"error: {str(exc)[:200]}"
-        else:
-            checks[name] = "ok"
-    ready = all(value == "ok" for name, value in checks.items() if name != "broker")
-    status = "error" if not ready else ("ok" if checks["broker"] == "ok" else "degraded")
-    return JsonResponse({"status": status, **checks}, status=200 if ready else 503)
+    models = {
+        f"v{version.pk} {version.direction}/{version.kind}": warming.state(version.student_spec())
+        for version in ModelVersion.objects.active().order_by("direction", "kind")
+    }
+    failed = any(value.startswith("error") for value in models.values())
+    loading = any(value == "loading" for value in models.values())
+    ready = not failed and (not loading or _was_ready)
+    _was_ready = _was_ready or ready
+    if not ready:
+        status = "error" if failed else "loading"
+    elif loading:
+        status = "warming"
+    else:
+        status = "ok" if checks["broker"] == "ok" else "degraded"
+    return JsonResponse({"status": status, **checks, **models}, status=200 if ready else 503)
 
 
 def _broker_check() -> str:

@@ -34,8 +34,8 @@ from typing import Any, ClassVar
 from boundary.cascade import same_fact
 from boundary.models import BoundaryCall, Direction, ModelVersion, ServedBy
 from boundary.serving import serving_versions
-from boundary.students import load_student
 from boundary.triples import Triple, normalise_triple
+from boundary.warming import ready_student
 from training.evaluation import RoundTrip, round_trip
 from training.models import LiveAudit
 
@@ -333,7 +333,7 @@ def _local_round_trip(expected: list[Triple], text: str) -> RoundTripView:
         )
     version = versions[0]
     try:
-        output = load_student(version.student_spec()).decompose(text).output
+        output = ready_student(version.student_spec(), wait=True).decompose(text).output
         if isinstance(output, str):
             raise TypeError("it answered a decomposition with text")
     except Exception as exc:  # a broken decomposer must not break the console

@@ -6,7 +6,7 @@ import pytest
 import respx
 from rest_framework.test import APIClient
 
-from boundary import authentication, serving, students, throttling
+from boundary import authentication, serving, students, throttling, warming
 from tests.anthropic_mock import API, KEY
 from tests.factories import TokenFactory, UserFactory
 from tests.scripted_student import ScriptedLoader
@@ -24,6 +24,7 @@ def _isolated_process_state(settings, tmp_path) -> Iterator[None]:
     if not isinstance(caches["default"], DatabaseCache):
         caches["default"].clear()
     students.clear_cache()
+    warming.forget()
     serving.clear()
     authentication.forget()
     throttling.forget_stores()
@@ -31,6 +32,9 @@ def _isolated_process_state(settings, tmp_path) -> Iterator[None]:
     # Tests change versions with queryset.update(), which sends no signal: no caching here
     # (tests/test_serving_cache.py covers the cache itself).
     settings.VALENCE_REGISTRY_CACHE_SECONDS = 0
+    # Fake students load instantly; loading them in the background would only make the first
+    # request's answer depend on thread scheduling (tests/test_warming.py covers that path).
+    settings.VALENCE_LOAD_IN_BACKGROUND = False
     settings.ANTHROPIC_API_KEY = ""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed
     # The manifest exists only after collectstatic; tests render pages without running it.

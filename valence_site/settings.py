@@ -280,6 +280,9 @@ VALENCE_COMMITTEE_MIN_AGREED = env_int("VALENCE_COMMITTEE_MIN_AGREED", 50, minim
 VALENCE_TOKEN_CACHE_SECONDS = env_float("VALENCE_TOKEN_CACHE_SECONDS", 5.0, minimum=0.0)
 # How long each web process reuses its list of serving versions (a promotion's delay, at most).
 VALENCE_REGISTRY_CACHE_SECONDS = env_float("VALENCE_REGISTRY_CACHE_SECONDS", 2.0, minimum=0.0)
+# A newly active version loads in a background thread while the cascade passes over it
+# (boundary.warming); off, the first request to meet it loads it and waits.
+VALENCE_LOAD_IN_BACKGROUND = env_bool("VALENCE_LOAD_IN_BACKGROUND", True)
 # The review console: how long an opened item stays reserved for its reviewer.
 VALENCE_REVIEW_CLAIM_SECONDS = env_int("VALENCE_REVIEW_CLAIM_SECONDS", 600, minimum=10)
 VALENCE_EVAL_MAX_PAIRS = env_int("VALENCE_EVAL_MAX_PAIRS", 300, minimum=1)
