@@ -266,7 +266,7 @@ class _Cascade:
             threshold = _threshold(version)
             sure = answer.confidence >= threshold
             self._time_stage(version.kind, version.pk, stage_started, "sure" if sure else "unsure")
-            if answer.triple_confidences is not None:
+            if answer.triple_confidences is not None and _keeps_triples(version):
                 kept = merge_triples(kept, _sure_triples(version, answer, threshold))
             elif sure:
                 kept = merge_triples(kept, _sourced(version, answer))
@@ -478,6 +478,11 @@ def _sourced(version: ModelVersion, answer: StudentAnswer) -> list[_Sourced]:
         _Sourced(triple, version.kind, version.pk, confidence)
         for triple, confidence in zip(answer.output, confidences, strict=True)
     ]
+
+
+def _keeps_triples(version: ModelVersion) -> bool:
+    """Whether its calibration covers single triples of unsure answers (training.evaluation)."""
+    return version.calibration.get("per_triple", True) is not False
 
 
 def _sure_triples(version: ModelVersion, answer: StudentAnswer, threshold: float) -> list[_Sourced]:

@@ -124,6 +124,17 @@ def test_import_can_take_a_reproducible_sample(tmp_path):
     assert len(first) == 5
 
 
+def test_import_can_hold_out_a_larger_share_for_evaluation(tmp_path):
+    records = [
+        {"text": f"Person {i} uses Vim.", "triples": [[f"Person {i}", "uses", "Vim"]]}
+        for i in range(400)
+    ]
+    path = write_jsonl(tmp_path / "pairs.jsonl", records)
+    import_pairs(path, directions=["decomposition"], eval_fraction=0.25)
+    held_out = BoundaryCall.objects.filter(split="eval").count()
+    assert 70 <= held_out <= 130  # about 100: a hash decides, not a shuffle
+
+
 def test_export_writes_what_import_reads(tmp_path):
     BoundaryCallFactory(output=TEA)
     out = tmp_path / "out.jsonl"

@@ -13,10 +13,11 @@ import pytest
 
 from boundary.encoder import ARTIFACT_VERSION, TAG_B, TAG_I, TAG_O, EncoderStudent, decode_spans
 from boundary.models import ModelVersion
+from boundary.students import StudentAnswer
 from boundary.triples import Triple
 from tests.factories import BoundaryCallFactory
 from tests.tiny_models import build_tiny_encoder, build_tiny_mpnet
-from training.evaluation import Example, Prediction, calibrate_per_triple
+from training.evaluation import Example, Prediction, calibrate_per_triple, evaluate
 from training.management.commands.bench_boundary import SENTENCES
 from training.pipeline import queue_training, run_training
 from training.trainers.encoder import EncoderConfig, train_encoder
@@ -169,6 +170,34 @@ def test_calibration_keeps_triples_only_where_they_are_right_often_enough():
     calibration = calibrate_per_triple(predictions, examples, agreements, target=0.95, z=0)
     assert calibration.threshold == 0.7
     assert calibration.expected_fallback_rate == 0.5
+
+
+class ListStudent:
+    """Answers text "s<i>" with the i-th prediction."""
+
+    def __init__(self, predictions: list[Prediction]) -> None:
+        self.predictions = predictions
+
+    def decompose(self, text: str) -> StudentAnswer:
+        p = self.predictions[int(text[1:])]
+        return StudentAnswer(p.output, p.confidence, triple_confidences=p.triple_confidences)
+
+
+def test_where_no_threshold_keeps_triples_right_it_calibrates_on_whole_answers():
+    """Answers ranked well; single triples of answers it knew to be wrong scored high."""
+    right, wrong = T("a", "p", "b"), T("a", "p", "c")
+    examples = [Example(source=f"s{i}", references=((right,),)) for i in range(40)]
+    predictions = [
+        Prediction([right], 0.9, triple_confidences=(0.9,))
+        if i % 2
+        else Prediction([wrong], 0.1, triple_confidences=(0.95,))
+        for i in range(40)
+    ]
+    report = evaluate(ListStudent(predictions), "decomposition", examples, target=0.95, z=0)
+    calibration = report.metrics["calibration"]
+    assert (calibration["calibrated"], calibration["per_triple"]) == (True, False)
+    assert calibration["threshold"] == 0.9
+    assert "kept_triples" not in calibration["choice"]
 
 
 @pytest.fixture

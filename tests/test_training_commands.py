@@ -126,6 +126,8 @@ def test_bootstrap_trains_both_directions_from_the_shipped_corpus(tiny_setup, mo
     )
     output = run("bootstrap", *GENERATIVE_BOOTSTRAP)
     assert BoundaryCall.objects.filter(served_by="imported").count() >= 2_400
+    # A quarter held out to evaluate and calibrate (VALENCE_BOOTSTRAP_EVAL_FRACTION).
+    assert 0.2 < BoundaryCall.objects.filter(split="eval").count() / 3_200 < 0.3
     trained = ModelVersion.objects.filter(status="ready")
     assert set(trained.values_list("direction", flat=True)) == {"decomposition", "recomposition"}
     assert output.count("strict_f1") + output.count("chrf_pp") == 2
@@ -179,6 +181,30 @@ def test_bootstrap_learns_decomposition_with_the_encoder_by_default(
     run("bootstrap", "--steps", "1", "--encoder-steps", "2", "--eval-pairs", "3")
     kinds = dict(ModelVersion.objects.values_list("direction", "kind"))
     assert kinds == {"decomposition": "encoder", "recomposition": "generative"}
+
+
+def test_a_threshold_without_held_out_evidence_never_answers_alone_offline(tiny_setup):
+    """The gate refused it for calibration alone; offline it is forced in, degraded only."""
+    from training.management.commands.bootstrap import Command
+
+    no_evidence = {"count": 40, "answered": 0, "agreement": None, "agreement_interval": None}
+    version = ModelVersionFactory(
+        status="ready",
+        threshold=0.9,
+        metrics={
+            "headline": 0.8,
+            "calibration": {
+                "calibrated": True,
+                "threshold": 0.9,
+                "target": 0.95,
+                "choice": {"count": 40, "answered": 12},
+                "held_out": no_evidence,
+            }
+        },
+    )
+    TrainingRun.objects.create(version=version, trigger="bootstrap", status="succeeded")
+    version = Command()._degraded_only_if_refused_for_calibration(version)
+    assert version.is_active and not version.is_calibrated
 
 
 def test_bootstrap_leaves_active_directions_alone(tiny_setup):

@@ -82,6 +82,19 @@ def test_the_teacher_replaces_only_the_uncertain_part(teacher_api, scripted_load
     assert call.diagnostics["teacher_output"] == teacher_says
 
 
+def test_a_version_calibrated_on_whole_answers_keeps_no_triple_of_an_unsure_answer(
+    teacher_api, scripted_loader
+):
+    enc = stage(scripted_loader, "encoder", encoder([BIRTH_PLACE, BIRTH_DATE], [0.95, 0.3]))
+    enc.metrics = {"calibration": {"calibrated": True, "threshold": 0.8, "per_triple": False}}
+    enc.save()
+    teacher_says = [BIRTH_PLACE.as_dict(), BIRTH_DATE.as_dict(), OCCUPATION.as_dict()]
+    teacher_api.return_value = httpx.Response(200, json=tool_message({"triples": teacher_says}))
+    call = cascade.decompose(TEXT)
+    assert (call.served_by, call.output) == ("teacher", teacher_says)
+    assert sources(call) == [("teacher", None)] * 3
+
+
 def test_an_incomplete_encoder_answer_falls_through_even_when_its_triples_are_sure(
     teacher_api, scripted_loader
 ):

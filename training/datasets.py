@@ -263,11 +263,13 @@ def import_pairs(
     directions: Iterable[str] = (Direction.DECOMPOSITION, Direction.RECOMPOSITION),
     limit: int | None = None,
     seed: int = 0,
+    eval_fraction: float | None = None,
 ) -> dict[str, int]:
     """Store each {"text", "triples"} record as an imported pair, once per direction.
 
     Validates the whole file before writing anything, so a bad line imports nothing.
-    `limit` keeps a seeded random sample of that many records.
+    `limit` keeps a seeded random sample of that many records. `eval_fraction` (default
+    VALENCE_EVAL_FRACTION) is the share of triple sets that go to the eval split.
     """
     records = []
     for number, record in read_jsonl(path):
@@ -281,7 +283,8 @@ def import_pairs(
         records.append((" ".join(text.split()), triples))
     if limit is not None and len(records) > limit:
         records = random.Random(seed).sample(records, limit)
-    eval_fraction = settings.VALENCE_EVAL_FRACTION
+    if eval_fraction is None:
+        eval_fraction = settings.VALENCE_EVAL_FRACTION
     rows = []
     for text, triples in records:
         group = group_key(triples=triples)  # both directions of a record share it

@@ -407,6 +407,8 @@ def describe_calibration(metrics: dict[str, Any]) -> str:
             f"{calibration['chosen_on']} examples, so it never answers alone"
         )
     line += f"threshold {calibration['threshold']:.3f} (chosen on {calibration['chosen_on']})"
+    if calibration.get("per_triple") is False:
+        line += ", whole answers only"
     held_out = calibration["held_out"]
     if held_out is None:
         return line + "; too few examples to measure it held apart"

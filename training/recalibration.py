@@ -228,7 +228,11 @@ def _measure_previous_threshold(
         decomposer=round_trip_decomposer(version.direction)[0],
     )
     delivered = deliver(
-        report.predictions, examples, report.agreements, threshold=previous.threshold
+        report.predictions,
+        examples,
+        report.agreements,
+        threshold=previous.threshold,
+        keeps_triples=version.calibration.get("per_triple", True) is not False,
     )
     target = float(settings.VALENCE_CALIBRATION_TARGET)
     interval = delivered["agreement_interval"]

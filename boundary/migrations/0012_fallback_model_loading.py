@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('boundary', '0011_take_rate_function'),
+        ("boundary", "0011_take_rate_function"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='boundarycall',
-            name='fallback_reason',
-            field=models.CharField(blank=True, choices=[('no_active_model', 'no active local model'), ('low_confidence', 'local answer below threshold'), ('student_error', 'local model failed'), ('model_loading', 'local model still loading')], max_length=32),
+            model_name="boundarycall",
+            name="fallback_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("no_active_model", "no active local model"),
+                    ("low_confidence", "local answer below threshold"),
+                    ("student_error", "local model failed"),
+                    ("model_loading", "local model still loading"),
+                ],
+                max_length=32,
+            ),
         ),
     ]

@@ -82,7 +82,7 @@ class Command(BaseCommand):
             self.stdout.write("Local models are active for both directions.")
             return
         if not BoundaryCall.objects.filter(served_by=ServedBy.IMPORTED).exists():
-            counts = import_pairs(CORPUS)
+            counts = import_pairs(CORPUS, eval_fraction=settings.VALENCE_BOOTSTRAP_EVAL_FRACTION)
             summary = ", ".join(f"{count} {name}" for name, count in counts.items())
             self.stdout.write(f"Imported the example corpus: {summary} pairs")
         for direction in todo:
@@ -122,6 +122,11 @@ class Command(BaseCommand):
             return version
         if settings.ANTHROPIC_API_KEY or not gate_verdict(version).refused_only_for_calibration:
             return version
+        if version.threshold is not None:
+            # A threshold without held-out evidence (the gate's reason): it must not answer
+            # alone by it. The calibration metrics keep what was chosen, for the record.
+            version.threshold = None
+            version.save(update_fields=["threshold", "updated_at"])
         do_promote(
             version,
             force=True,
