@@ -199,7 +199,7 @@ def test_a_threshold_without_held_out_evidence_never_answers_alone_offline(tiny_
                 "target": 0.95,
                 "choice": {"count": 40, "answered": 12},
                 "held_out": no_evidence,
-            }
+            },
         },
     )
     TrainingRun.objects.create(version=version, trigger="bootstrap", status="succeeded")
