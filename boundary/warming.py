@@ -53,6 +53,9 @@ class _Load:
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
     finished_at: float = 0.0
+    # A retry's predecessor failed with this: /readyz keeps reporting it until the retry
+    # succeeds, so that a broken model never shows as "loading" (ready) for a moment.
+    previous_error: BaseException | None = None
 
     def failed_recently(self) -> bool:
         return (
@@ -78,7 +81,8 @@ def warm(spec: StudentSpec) -> _Load | None:
         if load is not None and (not load.done.is_set() or load.failed_recently()):
             return load
         # New, failed long enough ago, or loaded once and since evicted from the cache.
-        load = _loads[spec.version_id] = _Load()
+        previous_error = load.error if load is not None else None
+        load = _loads[spec.version_id] = _Load(previous_error=previous_error)
     threading.Thread(
         target=_load_in_background,
         args=(spec, load),
@@ -147,10 +151,11 @@ def state(spec: StudentSpec) -> str:
     load = warm(spec)
     if load is None:
         return "ok"
+    error = load.error if load.done.is_set() else load.previous_error
+    if error is not None:
+        return f"error: {str(error)[:200]}"
     if not load.done.is_set():
         return "loading"
-    if load.error is not None:
-        return f"error: {str(load.error)[:200]}"
     return "ok" if cached_student(spec.version_id) is not None else "loading"
 
 

@@ -127,6 +127,19 @@ def test_a_failed_load_is_tried_again_later(api, teacher_api, gated, monkeypatch
     assert cached_student(version.pk) is gated.student
 
 
+def test_a_broken_model_stays_not_ready_while_its_load_is_retried(client, gated, monkeypatch):
+    monkeypatch.setattr(views, "_was_ready", True)
+    version = active_version()
+    gated.error = BackendUnavailable("manifest does not match")
+    gated.gate.set()
+    wait_until_loaded(version)
+    monkeypatch.setattr(warming, "RETRY_AFTER_S", 0.0)
+    gated.gate.clear()  # the retry hangs on the store
+    response = client.get("/readyz")
+    assert not warming.warm(version.student_spec()).done.is_set()  # the retry is under way
+    assert (response.status_code, response.json()["status"]) == (503, "error")
+
+
 def test_a_cold_process_is_not_ready_while_its_model_loads(client, gated, monkeypatch):
     monkeypatch.setattr(views, "_was_ready", False)
     version = active_version()
