@@ -130,15 +130,29 @@ def _undelivered_promise(candidate: ModelVersion) -> list[str]:
             "was not chosen on (cross-fitted halves): no held-out evidence that it delivers "
             "the target"
         ]
-    interval = held_out.get("agreement_interval")
     target = candidate.calibration.get("target")
-    if not interval or target is None or interval[1] >= target:
-        return []
-    return [
-        f"on held-out eval data its threshold delivered {held_out.get('agreement', 0):.1%} "
-        f"agreement (95 % interval {interval[0]:.1%}–{interval[1]:.1%}), below the "
-        f"{target:.0%} target"
-    ]
+    reasons = []
+    if misses_target(held_out, target):
+        low, high = held_out["agreement_interval"]
+        reasons.append(
+            f"on held-out eval data its threshold delivered {held_out['agreement']:.1%} "
+            f"agreement (95 % interval {low:.1%}–{high:.1%}), below the {target:.0%} target"
+        )
+    completed = held_out.get("completed") or {}
+    if candidate.calibration.get("per_triple") is not False and misses_target(completed, target):
+        low, high = completed["agreement_interval"]
+        reasons.append(
+            f"the unsure answers whose sure triples it keeps were right as a whole only "
+            f"{completed['agreement']:.1%} of the time on held-out eval data "
+            f"(95 % interval {low:.1%}–{high:.1%}), below the {target:.0%} target"
+        )
+    return reasons
+
+
+def misses_target(delivered: dict[str, Any], target: float | None) -> bool:
+    """The upper bound of what was delivered misses the target (the gate's test of a promise)."""
+    interval = delivered.get("agreement_interval")
+    return bool(interval) and target is not None and interval[1] < target
 
 
 def do_promote(

@@ -17,7 +17,7 @@ from boundary.students import StudentAnswer
 from boundary.triples import Triple
 from tests.factories import BoundaryCallFactory
 from tests.tiny_models import build_tiny_encoder, build_tiny_mpnet
-from training.evaluation import Example, Prediction, calibrate_per_triple, evaluate
+from training.evaluation import Example, Prediction, calibrate_per_triple, deliver, evaluate
 from training.management.commands.bench_boundary import SENTENCES
 from training.pipeline import queue_training, run_training
 from training.trainers.encoder import EncoderConfig, train_encoder
@@ -172,6 +172,36 @@ def test_calibration_keeps_triples_only_where_they_are_right_often_enough():
     assert calibration.expected_fallback_rate == 0.5
 
 
+def test_a_wrong_kept_triple_spoils_the_answer_it_completes_however_precise_the_rest():
+    """Ten unsure answers keep 101 triples at 0.8, one of them wrong: 99 % triple precision,
+    but only 9 of the 10 answers the next stage completes are right as a whole."""
+    examples, predictions = [], []
+    for i in range(20):
+        facts = tuple(T(f"a{i}", "p", f"b{j}") for j in range(10))
+        examples.append(Example(source=f"s{i}", references=(facts,)))
+        if i < 10:  # sure and right
+            predictions.append(Prediction(list(facts), 0.9, triple_confidences=(0.9,) * 10))
+        else:  # unsure, though each triple alone looks sure enough
+            extra = [T(f"a{i}", "p", "wrong")] if i == 10 else []
+            output = list(facts) + extra
+            predictions.append(Prediction(output, 0.1, triple_confidences=(0.8,) * len(output)))
+    agreements = [i < 10 for i in range(20)]
+    calibration = calibrate_per_triple(predictions, examples, agreements, target=0.95, z=0)
+    assert calibration.threshold == 0.9  # 0.8 would keep the wrong triple
+
+
+def test_delivered_answers_say_how_many_it_completes_and_how_many_come_out_right():
+    right, wrong = T("a", "p", "b"), T("a", "p", "c")
+    examples = [Example(source=f"s{i}", references=((right,),)) for i in range(3)]
+    predictions = [
+        Prediction([right], 0.9, triple_confidences=(0.9,)),
+        Prediction([right, wrong], 0.2, triple_confidences=(0.8, 0.2)),
+        Prediction([right, wrong], 0.2, triple_confidences=(0.8, 0.7)),
+    ]
+    delivered = deliver(predictions, examples, [True, False, False], threshold=0.5)
+    assert (delivered["completed"]["answers"], delivered["completed"]["right"]) == (2, 1)
+
+
 class ListStudent:
     """Answers text "s<i>" with the i-th prediction."""
 
@@ -198,6 +228,26 @@ def test_where_no_threshold_keeps_triples_right_it_calibrates_on_whole_answers()
     assert (calibration["calibrated"], calibration["per_triple"]) == (True, False)
     assert calibration["threshold"] == 0.9
     assert "kept_triples" not in calibration["choice"]
+
+
+def test_keeping_triples_gives_way_when_whole_answers_alone_answer_more():
+    """Per triple, 0.5 would keep the sure-looking wrong triples of the 20 wrong answers, so
+    that rule must stop at 0.9 (30 of 90 held out); whole answers accept 0.5 (60 of 90)."""
+    examples, predictions = [], []
+    for i in range(90):
+        right = T(f"a{i}", "p", "b")
+        examples.append(Example(source=f"s{i}", references=((right,),)))
+        if i % 3 == 0:
+            predictions.append(Prediction([right], 0.9, triple_confidences=(0.9,)))
+        elif i % 3 == 1:
+            predictions.append(Prediction([right], 0.5, triple_confidences=(0.5,)))
+        else:
+            wrong = T(f"a{i}", "p", "c")
+            predictions.append(Prediction([wrong], 0.3, triple_confidences=(0.6,)))
+    report = evaluate(ListStudent(predictions), "decomposition", examples, target=0.95, z=0)
+    calibration = report.metrics["calibration"]
+    assert (calibration["per_triple"], calibration["threshold"]) == (False, 0.5)
+    assert calibration["held_out"]["answered"] == 60
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from boundary.models import ModelVersion
+from boundary.students import StudentAnswer
+from boundary.triples import Triple
 from tests.factories import BoundaryCallFactory, ModelVersionFactory
 from tests.test_training_pipeline import PAIRS, as_dicts, store_pairs, train
 from training.models import Recalibration, TrainingRun
@@ -176,3 +178,37 @@ def test_a_threshold_chosen_at_one_look_is_measured_on_the_labels_of_the_next(
     assert "answered 12 of 12 labels since" in now.outcome
     assert (version.threshold, version.calibration["held_out"]["answered"]) == (0.5, 12)
     assert version.is_active
+
+
+class SureOnSomeTexts:
+    """Right and sure on texts that say "surely"; elsewhere unsure, with a sure-looking wrong
+    triple beside the right one."""
+
+    right = Triple("Chris", "prefers", "composable architectures")
+
+    def decompose(self, text: str) -> StudentAnswer:
+        if "surely" in text:
+            return StudentAnswer([self.right], 0.9, triple_confidences=(0.9,), complete=0.9)
+        wrong = Triple("Chris", "prefers", "monoliths")
+        return StudentAnswer([self.right, wrong], 0.1, triple_confidences=(0.9, 0.8), complete=0.1)
+
+
+def test_held_out_by_time_keeps_no_triple_of_unsure_answers_when_completing_spoils_them(
+    scripted_loader, settings
+):
+    settings.VALENCE_GATE_FLOORS = {"decomposition": 0.5}
+    chosen_through = fact("Ana uses Vim.", "Ana").pk
+    version = refused_candidate(watermark=chosen_through)
+    ModelVersion.objects.filter(pk=version.pk).update(backend="scripted")
+    scripted_loader.students[version.pk] = SureOnSomeTexts()
+    Recalibration.objects.create(
+        version=version, evidence=5, status="done", threshold=0.5, through_call_id=chosen_through
+    )
+    for n in range(12):  # the factory's answer is the right triple
+        BoundaryCallFactory(input=f"Person {n} surely prefers composable architectures.")
+        BoundaryCallFactory(input=f"Person {n} may prefer composable architectures.")
+    now = run_recalibration(Recalibration.objects.create(version=version, evidence=24).pk)
+    version.refresh_from_db()
+    assert (now.status, now.promoted) == ("done", True), now.outcome
+    assert "keeps no triple of an unsure answer" in now.outcome
+    assert (version.threshold, version.calibration["per_triple"]) == (0.5, False)

@@ -72,6 +72,35 @@ def test_a_held_out_interval_that_reaches_the_target_passes():
     assert gate_verdict(candidate(calibration=calibration)).passed
 
 
+def test_keeping_sure_triples_of_unsure_answers_that_spoils_them_is_refused():
+    calibration = {
+        "calibrated": True,
+        "target": 0.95,
+        "held_out": {
+            "agreement": 0.98,
+            "agreement_interval": [0.93, 0.99],
+            "completed": {"answers": 80, "agreement": 0.85, "agreement_interval": [0.76, 0.91]},
+        },
+    }
+    verdict = gate_verdict(candidate(calibration=calibration))
+    assert not verdict.passed
+    assert "right as a whole only 85.0%" in verdict.reasons[0]
+
+
+def test_completed_answers_do_not_matter_to_a_version_that_keeps_no_triples():
+    calibration = {
+        "calibrated": True,
+        "target": 0.95,
+        "per_triple": False,
+        "held_out": {
+            "agreement": 0.98,
+            "agreement_interval": [0.93, 0.99],
+            "completed": {"answers": 80, "agreement": 0.85, "agreement_interval": [0.76, 0.91]},
+        },
+    }
+    assert gate_verdict(candidate(calibration=calibration)).passed
+
+
 def test_a_threshold_that_answered_nothing_held_out_is_refused_as_unproven():
     calibration = {
         "calibrated": True,

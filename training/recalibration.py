@@ -39,7 +39,7 @@ from boundary.models import (
     ModelVersion,
     VersionStatus,
 )
-from boundary.registry import PromotionRefused, do_promote, gate_verdict
+from boundary.registry import PromotionRefused, do_promote, gate_verdict, misses_target
 from boundary.students import load_student
 from training.datasets import TrainingPair, deduplicate, keys_of, stored_pairs
 from training.evaluation import deliver, evaluate
@@ -227,13 +227,9 @@ def _measure_previous_threshold(
         z=settings.VALENCE_CALIBRATION_Z,
         decomposer=round_trip_decomposer(version.direction)[0],
     )
-    delivered = deliver(
-        report.predictions,
-        examples,
-        report.agreements,
-        threshold=previous.threshold,
-        keeps_triples=version.calibration.get("per_triple", True) is not False,
-    )
+    per_triple = version.calibration.get("per_triple", True) is not False
+    measure = partial(deliver, report.predictions, examples, report.agreements)
+    delivered = measure(threshold=previous.threshold, keeps_triples=per_triple)
     target = float(settings.VALENCE_CALIBRATION_TARGET)
     interval = delivered["agreement_interval"]
     summary = (
@@ -245,8 +241,17 @@ def _measure_previous_threshold(
     summary += f" at {delivered['agreement']:.1%} ({interval[0]:.1%}–{interval[1]:.1%})"
     if interval[1] < target:
         return summary + ": below the target"
+    if per_triple and misses_target(delivered.get("completed") or {}, target):
+        # Its whole answers held; the answers it would complete did not: keep no triple of those.
+        completed = delivered["completed"]
+        summary += (
+            f"; the {completed['answers']} unsure answers it would complete were right only "
+            f"{completed['agreement']:.1%}, so it keeps no triple of an unsure answer"
+        )
+        per_triple, delivered = False, measure(threshold=previous.threshold, keeps_triples=False)
     calibration = {
         **version.calibration,
+        "per_triple": per_triple,
         "calibrated": True,
         "threshold": previous.threshold,
         "method": f"chosen on {previous.evidence} labels, measured on the {len(examples)} since",
