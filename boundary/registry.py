@@ -152,7 +152,7 @@ def _undelivered_promise(candidate: ModelVersion) -> list[str]:
 def misses_target(delivered: dict[str, Any], target: float | None) -> bool:
     """The upper bound of what was delivered misses the target (the gate's test of a promise)."""
     interval = delivered.get("agreement_interval")
-    return bool(interval) and target is not None and interval[1] < target
+    return bool(interval and target is not None and interval[1] < target)
 
 
 def do_promote(
