@@ -250,6 +250,25 @@ def test_keeping_triples_gives_way_when_whole_answers_alone_answer_more():
     assert calibration["held_out"]["answered"] == 60
 
 
+def test_an_unproven_whole_answer_threshold_is_kept_for_the_next_look_to_measure():
+    """60 right answers in a row show 95 % on all 90 texts but on neither half; per triple,
+    the wrong answers' sure-looking triples leave no threshold at all. The whole-answer
+    threshold is kept (still refused by the gate), so held out by time can measure it later."""
+    examples, predictions = [], []
+    for i in range(90):
+        right = T(f"a{i}", "p", "b")
+        examples.append(Example(source=f"s{i}", references=((right,),)))
+        if i < 60:
+            predictions.append(Prediction([right], 0.9, triple_confidences=(0.9,)))
+        else:
+            wrong = T(f"a{i}", "p", "c")
+            predictions.append(Prediction([wrong], 0.1, triple_confidences=(0.95,)))
+    report = evaluate(ListStudent(predictions), "decomposition", examples, target=0.95)
+    calibration = report.metrics["calibration"]
+    assert (calibration["calibrated"], calibration["per_triple"]) == (True, False)
+    assert (calibration["threshold"], calibration["held_out"]["answered"]) == (0.9, 0)
+
+
 @pytest.fixture
 def encoder_setup(tiny_setup, tiny_encoder_base, memorising_split):
     tiny_setup.VALENCE_ENCODER_BASE_MODEL = str(tiny_encoder_base)

@@ -508,13 +508,16 @@ def _calibrate_held_apart(
     if not per_triple:
         return result
     whole = _cross_fit(predictions, examples, agreements, target, per_triple=False, z=z)
-    if not _answers_held_out(result[0]) or _answered(whole[0]) > _answered(result[0]):
-        return whole if _answers_held_out(whole[0]) else result
-    return result
+    return whole if _standing(whole[0]) > _standing(result[0]) else result
 
 
-def _answered(metrics: dict[str, Any]) -> int:
-    return int((metrics["held_out"] or metrics["choice"])["answered"])
+def _standing(metrics: dict[str, Any]) -> tuple[bool, int, bool]:
+    """Held-out evidence first, then how many it answered held out, then whether a threshold
+    was found at all: an unproven threshold is still worth keeping, because the next look at
+    the version measures it on the labels that arrive meanwhile (held out by time)."""
+    evidence = _answers_held_out(metrics)
+    answered = int((metrics["held_out"] or metrics["choice"])["answered"]) if evidence else 0
+    return evidence, answered, bool(metrics["calibrated"])
 
 
 def _answers_held_out(metrics: dict[str, Any]) -> bool:
@@ -615,15 +618,20 @@ def pooled(folds: Sequence[dict[str, Any]]) -> dict[str, Any]:
         }
     completions = [fold["completed"] for fold in folds if "completed" in fold]
     if completions:
-        total = sum(c["answers"] for c in completions)
-        correct = sum(c["right"] for c in completions)
-        result["completed"] = {
-            "answers": total,
-            "right": correct,
-            "agreement": correct / total if total else None,
-            "agreement_interval": wilson_interval(correct, total),
-        }
+        result["completed"] = _completed(
+            sum(c["answers"] for c in completions), sum(c["right"] for c in completions)
+        )
     return result
+
+
+def _completed(answers: int, right: int) -> dict[str, Any]:
+    """Unsure answers whose sure triples were kept, and how many came out right as a whole."""
+    return {
+        "answers": answers,
+        "right": right,
+        "agreement": right / answers if answers else None,
+        "agreement_interval": wilson_interval(right, answers),
+    }
 
 
 def deliver(
@@ -659,10 +667,5 @@ def deliver(
     ):
         result["kept_triples"] = triple_precision_at(predictions, examples, threshold)
         completed, spoilt = _Completions(predictions, examples).at(threshold)
-        result["completed"] = {
-            "answers": completed,
-            "right": completed - spoilt,
-            "agreement": (completed - spoilt) / completed if completed else None,
-            "agreement_interval": wilson_interval(completed - spoilt, completed),
-        }
+        result["completed"] = _completed(completed, completed - spoilt)
     return result

@@ -488,14 +488,11 @@ class Flywheel:
                 if v["direction"] == direction and v["kind"] == kind and v["status"] != "failed"
             ]
             newest = max(mine, key=lambda v: v["id"], default=None)
-            if (
-                newest is None
-                or newest["status"] != "ready"
-                or newest["is_active"]
-                or newest["is_calibrated"]
-            ):
+            if newest is None or newest["status"] != "ready" or newest["is_active"]:
                 continue
             calibration = (newest.get("metrics") or {}).get("calibration") or {}
+            if newest["is_calibrated"] and (calibration.get("held_out") or {}).get("answered"):
+                continue  # proven held out: refused for something more evidence cannot change
             judged_on = calibration.get("chosen_on") or newest.get("eval_count") or 0
             new = self._new_answers(newest)
             evidence = new + (newest.get("eval_count") or 0)
@@ -508,8 +505,25 @@ class Flywheel:
 
     def _evaluate(self, server: ScratchServer, evaluation: Sequence[Request]) -> None:
         if evaluation:
+            if self.config.wait_for_training:
+                self._pause(server)  # what the stream's last labels set off
+                self._await_models(server)
             self.say(f"evaluating on {len(evaluation)} held-out entries")
             self.evaluation_outcomes = self._send(server, evaluation)
+
+    def _await_models(self, server: ScratchServer, timeout_s: float = 120.0) -> None:
+        """Until every web process has loaded the active versions (boundary.warming loads them
+        in the background), so the held-out figure measures the models, not their loading.
+        Each probe reaches one process; several answers in a row without a loading model stand
+        for all of them."""
+        deadline, in_a_row = time.monotonic() + timeout_s, 0
+        while in_a_row < 8 and time.monotonic() < deadline:
+            _, body = server.request("GET", "/readyz")
+            loading = isinstance(body, dict) and "loading" in body.values()
+            in_a_row = 0 if loading else in_a_row + 1
+            time.sleep(0.25)
+        if in_a_row < 8:
+            self.say(f"  models still loading after {timeout_s:.0f} s; evaluating anyway")
 
     def _round_trips(self, server: ScratchServer) -> None:
         """Decompose every locally served recomposition again with the final local decomposer
