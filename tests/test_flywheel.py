@@ -170,6 +170,38 @@ def test_a_degraded_answer_is_not_counted_as_answered_locally():
 # --- the command -------------------------------------------------------------------------------
 
 
+def waiting_for(calibration: dict) -> list[str]:
+    """What the simulator would wait for, for a refused encoder judged on 2 of its 3 eval pairs."""
+    config = FlywheelConfig(
+        stream=Path("unused"),
+        out_dir=Path("unused"),
+        recalibrate_every=1,
+        auto_train=("decomposition:encoder",),
+    )
+    version = {
+        "id": 1,
+        "direction": "decomposition",
+        "kind": "encoder",
+        "status": "ready",
+        "is_active": False,
+        "is_calibrated": calibration.get("calibrated", False),
+        "eval_count": 3,
+        "data_watermark": 0,
+        "metrics": {"calibration": calibration},
+    }
+    return Flywheel(config, say=lambda line: None)._recalibrations_due([version])
+
+
+def test_it_waits_for_the_recalibration_of_an_unproven_threshold():
+    unproven = {"calibrated": True, "chosen_on": 2, "held_out": {"answered": 0}}
+    assert waiting_for(unproven) == ["recalibrate v1"]
+
+
+def test_it_does_not_wait_for_a_version_whose_threshold_answered_held_out():
+    proven = {"calibrated": True, "chosen_on": 2, "held_out": {"answered": 5}}
+    assert waiting_for(proven) == []
+
+
 def test_the_command_refuses_a_missing_stream(tmp_path):
     with pytest.raises(CommandError, match="no such file"):
         call_command("simulate_flywheel", "--stream", str(tmp_path / "none.jsonl"))

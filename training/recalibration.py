@@ -239,7 +239,7 @@ def _measure_previous_threshold(
     if delivered["answered"] < TIME_HELD_OUT_MIN_ANSWERED or interval is None:
         return summary + ": too few to measure"
     summary += f" at {delivered['agreement']:.1%} ({interval[0]:.1%}–{interval[1]:.1%})"
-    if interval[1] < target:
+    if misses_target(delivered, target):
         return summary + ": below the target"
     if per_triple and misses_target(delivered.get("completed") or {}, target):
         # Its whole answers held; the answers it would complete did not: keep no triple of those.
