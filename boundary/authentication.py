@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from rest_framework import HTTP_HEADER_ENCODING
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
@@ -31,10 +32,9 @@ class CachedTokenAuthentication(TokenAuthentication):
     def authenticate_credentials(self, key: str) -> tuple[Any, Token]:
         ttl = settings.VALENCE_TOKEN_CACHE_SECONDS
         now = time.monotonic()
-        with _lock:
-            cached = _users.get(key)
-        if ttl and cached is not None and cached[0] > now:
-            return cached[1], cached[2]
+        cached = _remembered(key, now)
+        if cached is not None:
+            return cached
         user, token = super().authenticate_credentials(key)  # raises for a bad key or user
         if ttl:
             with _lock:
@@ -42,6 +42,31 @@ class CachedTokenAuthentication(TokenAuthentication):
                     _users.clear()
                 _users[key] = (now + ttl, user, token)
         return user, token
+
+
+def remembered_user(authorization: str) -> Any | None:
+    """The user of `Authorization: Token <key>` if this process checked that token within
+    VALENCE_TOKEN_CACHE_SECONDS, else None (boundary.hot_routes then lets DRF check it). Parsed
+    as TokenAuthentication parses it: the keyword in any case, then exactly one key."""
+    parts = authorization.encode(HTTP_HEADER_ENCODING).split()
+    if len(parts) != 2 or parts[0].lower() != CachedTokenAuthentication.keyword.lower().encode():
+        return None
+    try:
+        key = parts[1].decode()
+    except UnicodeError:
+        return None
+    cached = _remembered(key, time.monotonic())
+    return None if cached is None else cached[0]
+
+
+def _remembered(key: str, now: float) -> tuple[Any, Token] | None:
+    if not settings.VALENCE_TOKEN_CACHE_SECONDS:
+        return None
+    with _lock:
+        cached = _users.get(key)
+    if cached is None or cached[0] <= now:
+        return None
+    return cached[1], cached[2]
 
 
 def forget() -> None:

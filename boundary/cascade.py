@@ -266,6 +266,8 @@ class _Cascade:
             threshold = _threshold(version)
             sure = answer.confidence >= threshold
             self._time_stage(version.kind, version.pk, stage_started, "sure" if sure else "unsure")
+            if sure and not kept:  # alone: no earlier stage's triples to merge with
+                return self._record_student(ServedBy.STUDENT, version, answer)
             if answer.triple_confidences is not None and _keeps_triples(version):
                 kept = merge_triples(kept, _sure_triples(version, answer, threshold))
             elif sure:

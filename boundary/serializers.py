@@ -131,6 +131,28 @@ class CallMetaSerializer(serializers.Serializer[BoundaryCall]):
     fallback_reason = serializers.CharField()
     latency_ms = serializers.FloatField()
 
+    def to_representation(self, call: BoundaryCall) -> dict[str, Any]:
+        """What DRF's generic representation gives for these fields (tests compare the two on
+        every kind of call), without copying the declared fields for every answer, which cost
+        a third of a millisecond of each API call. The declarations stay the schema."""
+        return {
+            "call_id": call.pk,
+            "served_by": _text(call.served_by),
+            "model_version": call.model_version_id,
+            "confidence": _number(call.confidence),
+            "degraded": call.degraded,
+            "fallback_reason": _text(call.fallback_reason),
+            "latency_ms": _number(call.latency_ms),
+        }
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
+
 
 class TripleSourceSerializer(serializers.Serializer[dict[str, Any]]):
     stage = serializers.ChoiceField(choices=["encoder", "generative", "committee", "teacher"])
@@ -155,9 +177,15 @@ class DecomposeResponseSerializer(CallMetaSerializer):
             for i, triple in enumerate(call.output or [])
         ]
 
+    def to_representation(self, call: BoundaryCall) -> dict[str, Any]:
+        return {**super().to_representation(call), "triples": self.get_triples(call)}
+
 
 class RecomposeResponseSerializer(CallMetaSerializer):
     text = serializers.CharField(source="output")
+
+    def to_representation(self, call: BoundaryCall) -> dict[str, Any]:
+        return {**super().to_representation(call), "text": _text(call.output)}
 
 
 class FeedbackSerializer(serializers.Serializer[dict[str, Any]]):

@@ -7,6 +7,7 @@ and inference import this module too.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -298,13 +299,20 @@ def _alias_table(aliases: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def _normalise(value: str, table: Mapping[str, str]) -> str:
+    text = _matching_key(value)
+    return table.get(text, text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _matching_key(value: str) -> str:
+    """Cached: the cascade and the scorers compare every triple with every other, so the same
+    few strings are normalised again and again (a pure function of its argument)."""
     text = unicodedata.normalize("NFC", value).strip()
     if len(text) >= 2 and text[0] == text[-1] == '"':
         text = text[1:-1]
     text = _split_camel_case(text.replace("_", " "))
     # NFC again because casefold can decompose (e.g. U+01F0 -> "j" + U+030C).
-    text = " ".join(unicodedata.normalize("NFC", text.casefold()).split())
-    return table.get(text, text)
+    return " ".join(unicodedata.normalize("NFC", text.casefold()).split())
 
 
 def _split_camel_case(text: str) -> str:

@@ -49,6 +49,10 @@ class Latency:
     stages: dict[str, dict[str, float]]  # "served_by/first triple's stage" → count, p50, p95
     errors: int
     served_by: dict[str, int] = field(default_factory=dict)  # answers (HTTP 200) by served_by
+    # Each answer's own local stages (inference, as the stored call's timings say) and what the
+    # client waited beyond them: the request's cost around the model, measured per request.
+    model_in_request: dict[str, float] = field(default_factory=dict)  # p50_ms, p95_ms
+    outside_model: dict[str, float] = field(default_factory=dict)  # p50_ms, p95_ms
 
 
 @dataclass
@@ -149,6 +153,19 @@ class ScratchServer:
     def stored_calls(self) -> int:
         script = "from boundary.models import BoundaryCall; print(BoundaryCall.objects.count())"
         return int(self._manage("shell", "--command", script).strip().splitlines()[-1])
+
+    def stage_milliseconds(self, call_ids: Sequence[int]) -> dict[int, float]:
+        """The local stages' time inside each stored call (its diagnostics' timings, summed)."""
+        ids = self.folder / "call_ids.json"
+        ids.write_text(json.dumps(list(call_ids)))
+        script = (
+            "import json; from boundary.models import BoundaryCall; "
+            f"ids = json.load(open({str(ids)!r})); "
+            "print(json.dumps({c.pk: sum(t['ms'] for t in (c.diagnostics or {}).get('timings', [])"
+            " if t['stage'] != 'teacher') for c in BoundaryCall.objects.filter(pk__in=ids)}))"
+        )
+        output = self._manage("shell", "--command", script).strip().splitlines()[-1]
+        return {int(pk): ms for pk, ms in json.loads(output).items()}
 
     def close(self) -> None:
         self.stop()
@@ -286,6 +303,7 @@ class ScratchServer:
         timings: list[float] = []
         by_stage: dict[str, list[float]] = {}
         served_by: Counter[str] = Counter()
+        answered: dict[int, float] = {}  # call id → what the client waited
         errors = 0
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
@@ -302,8 +320,12 @@ class ScratchServer:
                         continue
                     by_stage.setdefault(_stage(body), []).append(elapsed)
                     served_by[str(body.get("served_by"))] += 1
+                    answered[body["call_id"]] = elapsed
         finally:
             connection.close()
+        stages = self.stage_milliseconds(list(answered)) if answered else {}
+        model = [stages[pk] for pk in answered if pk in stages]
+        outside = [waited - stages[pk] for pk, waited in answered.items() if pk in stages]
         return Latency(
             requests=len(timings),
             p50_ms=percentile(timings, 50, 0.0),
@@ -319,6 +341,8 @@ class ScratchServer:
             },
             errors=errors,
             served_by=dict(served_by),
+            model_in_request=_spread(model),
+            outside_model=_spread(outside),
         )
 
     def transport(self, runs: int) -> dict[str, float]:
@@ -412,6 +436,12 @@ class ScratchServer:
         finally:
             for connection in pool:
                 connection.close()
+
+
+def _spread(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    return {"p50_ms": percentile(values, 50, 0.0), "p95_ms": percentile(values, 95, 0.0)}
 
 
 def _stage(body: dict[str, Any]) -> str:

@@ -278,6 +278,9 @@ VALENCE_ENCODER_THREADS = env_int("VALENCE_ENCODER_THREADS", 1, minimum=1)
 VALENCE_COMMITTEE_MIN_AGREED = env_int("VALENCE_COMMITTEE_MIN_AGREED", 50, minimum=1)
 # How long each web process trusts a token it has checked (a revocation's delay, at most).
 VALENCE_TOKEN_CACHE_SECONDS = env_float("VALENCE_TOKEN_CACHE_SECONDS", 5.0, minimum=0.0)
+# Token-authenticated JSON POSTs to decompose and recompose skip the general middleware and
+# DRF's dispatch (boundary.hot_routes); anything else about them goes through the full stack.
+VALENCE_HOT_ROUTES = env_bool("VALENCE_HOT_ROUTES", True)
 # How long each web process reuses its list of serving versions (a promotion's delay, at most).
 VALENCE_REGISTRY_CACHE_SECONDS = env_float("VALENCE_REGISTRY_CACHE_SECONDS", 2.0, minimum=0.0)
 # A newly active version loads in a background thread while the cascade passes over it

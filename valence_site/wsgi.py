@@ -6,7 +6,11 @@ from valence_site import prefer_sleeping_openmp_threads
 
 prefer_sleeping_openmp_threads()  # before anything loads torch
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "valence_site.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from boundary.hot_routes import HotRoutes  # noqa: E402  (needs the apps loaded)
+
+application = HotRoutes(django_application)
 
 
 def _warm_active_models() -> None:

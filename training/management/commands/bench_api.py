@@ -263,6 +263,13 @@ def format_report(report: dict[str, Any]) -> str:
                 f"{label:38} {numbers['count']:8} {numbers['p50_ms']:8.1f} {numbers['p95_ms']:8.1f}"
             )
         lines.append(f"  {served_by_line(row['served_by'])}")
+        inside, outside = row.get("model_in_request"), row.get("outside_model")
+        if inside and outside:
+            lines.append(
+                f"  per request: local stages p50 {inside['p50_ms']:.1f} ms (stored timings); "
+                f"the client's wait beyond them p50 {outside['p50_ms']:.2f} ms, "
+                f"p95 {outside['p95_ms']:.2f} ms"
+            )
         alone = report.get(f"{name}_in_process")
         if alone:
             label = f"{name} v{report[name]}, in process"
