@@ -320,7 +320,8 @@ class ScratchServer:
                         continue
                     by_stage.setdefault(_stage(body), []).append(elapsed)
                     served_by[str(body.get("served_by"))] += 1
-                    answered[body["call_id"]] = elapsed
+                    if isinstance(body.get("call_id"), int):
+                        answered[body["call_id"]] = elapsed
         finally:
             connection.close()
         stages = self.stage_milliseconds(list(answered)) if answered else {}
