@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -39,7 +38,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.security import SecurityMiddleware
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils.log import log_response
 from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
@@ -49,8 +48,6 @@ from boundary import api, cascade, metrics
 from boundary.authentication import remembered_user
 from boundary.errors import api_exception_handler, database_unavailable, json_500
 from boundary.throttling import SharedRateThrottle
-
-logger = logging.getLogger("django.request")
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -94,7 +91,7 @@ class HotRoutes:
             return self.app(environ, start_response)
         signals.request_started.send(sender=self.__class__, environ=environ)
         try:
-            if not _admitted(request, user, view):
+            if not _admitted(user, view):
                 raise _NotPlain  # the full stack answers 429 (a refused request is not counted)
         except _NotPlain:
             signals.request_finished.send(sender=self.__class__)
@@ -106,9 +103,13 @@ class HotRoutes:
         return self._finish(request, response, started, start_response)
 
     def views(self) -> dict[str, type[api._CascadeView]]:
-        """Path → view, from the URL configuration (resolved once: reverse needs it loaded)."""
+        """PATH_INFO → view, from the URL configuration (resolved once: reverse needs it loaded).
+        PATH_INFO has no script prefix; reverse adds the one this thread last saw."""
         if self._views is None:
-            self._views = {reverse(name): view for name, view in _VIEWS.items()}
+            self._views = {
+                "/" + reverse(name)[len(get_script_prefix()) :]: view
+                for name, view in _VIEWS.items()
+            }
         return self._views
 
     def _plain_request(
@@ -202,7 +203,7 @@ class HotRoutes:
         return [body]
 
 
-def _admitted(request: WSGIRequest, user: Any, view: type[api._CascadeView]) -> bool:
+def _admitted(user: Any, view: type[api._CascadeView]) -> bool:
     throttle = SharedRateThrottle()
     return throttle.allow_request(SimpleNamespace(user=user), view())  # type: ignore[arg-type]
 
