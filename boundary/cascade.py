@@ -33,11 +33,13 @@ from boundary.fingerprint import (
     triples_fingerprint,
 )
 from boundary.inserts import insert_call
+from boundary.memory import Remembered, recall
 from boundary.models import (
     BoundaryCall,
     CallOrigin,
     Direction,
     FallbackReason,
+    ModelKind,
     ModelVersion,
     ServedBy,
 )
@@ -176,6 +178,8 @@ def _ask_each_version(
 TEACHER_STAGE = "teacher"
 # A generative decomposer and the encoder before it gave the same answer (training.committee).
 COMMITTEE_STAGE = "committee"
+# An earlier answer to the same input (boundary.memory).
+MEMORY_STAGE = "memory"
 
 
 @dataclass(frozen=True)
@@ -234,6 +238,7 @@ class _Cascade:
     origin: str = CallOrigin.API
     started: float = field(default_factory=time.perf_counter)
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    recalled: bool = False  # memory is asked once, before the first slow stage
 
     def run(self) -> BoundaryCall:
         versions = serving_versions(self.direction)
@@ -243,6 +248,8 @@ class _Cascade:
         answered: dict[int, StudentAnswer] = {}  # each earlier stage's answer, by version
 
         for version in versions:
+            if version.kind != ModelKind.ENCODER and (remembered := self._recall()) is not None:
+                return self._record_remembered(remembered)
             stage_started = time.perf_counter()
             try:
                 # Wait for a version still loading only where no LLM could answer instead.
@@ -281,6 +288,8 @@ class _Cascade:
             self._note_stage(version, answer, threshold)
             fallback_reason = FallbackReason.LOW_CONFIDENCE
 
+        if (remembered := self._recall()) is not None:
+            return self._record_remembered(remembered)
         if best is not None:
             # Kept for review: where student and teacher disagree, a reviewer helps most.
             version, answer = best
@@ -324,6 +333,35 @@ class _Cascade:
             triple_sources=sources,
             fallback_reason=fallback_reason,
             **result.usage.call_fields(),
+        )
+
+    def _recall(self) -> Remembered | None:
+        """An earlier answer to this very input (boundary.memory), asked at most once."""
+        if self.recalled:
+            return None
+        self.recalled = True
+        started = time.perf_counter()
+        remembered = recall(
+            self.direction,
+            self.fingerprint,
+            client=self.client,
+            llm_model=self.teacher.model_for(self.direction),
+        )
+        self._time_stage(MEMORY_STAGE, None, started, "hit" if remembered else "miss")
+        return remembered
+
+    def _record_remembered(self, remembered: Remembered) -> BoundaryCall:
+        """Served from memory: the earlier answer whole (the LLM's own, where it had completed
+        a student's triples), never merged with this call's unsure local triples."""
+        self.diagnostics["memory"] = {"call": remembered.call_id, "source": remembered.source}
+        sources: list[dict[str, Any]] = []
+        if self.direction == Direction.DECOMPOSITION:
+            sources = [_memory_source() for _ in remembered.output]
+        return self._save(
+            served_by=ServedBy.MEMORY,
+            output=remembered.output,
+            triple_sources=sources,
+            avoided_cost_usd=self._avoided_cost(remembered.output),
         )
 
     def _record_local(
@@ -521,6 +559,10 @@ def _billed_usage(error: TeacherError) -> dict[str, Any]:
     if not isinstance(error, TeacherInvalidOutput) or error.usage is None:
         return {}
     return error.usage.call_fields()
+
+
+def _memory_source() -> dict[str, Any]:
+    return {"stage": MEMORY_STAGE, "version": None, "confidence": None}
 
 
 def _output_json(output: list[Triple] | str) -> Any:

@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 # Seconds; the top buckets catch LLM fallbacks (a teacher call with retries takes seconds).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_STAGE_OUTCOMES = frozenset({"sure", "unsure", "error", "loading", "answered"})
+_STAGE_OUTCOMES = frozenset({"sure", "unsure", "error", "loading", "answered", "hit", "miss"})
 
 HTTP_REQUESTS = Counter(
     "valence_http_requests",
@@ -94,7 +94,8 @@ def record_call(call: BoundaryCall) -> None:
         agreed = "committee" in (call.diagnostics or {})  # answered with the encoder before it
         stage, version = ("committee" if agreed else model_version.kind), str(model_version.pk)
     else:
-        stage, version = ("teacher" if call.served_by == ServedBy.TEACHER else "none"), ""
+        stages: dict[str, str] = {ServedBy.TEACHER: "teacher", ServedBy.MEMORY: "memory"}
+        stage, version = stages.get(call.served_by, "none"), ""
     CASCADE_CALLS.labels(call.direction, call.served_by, stage, version, call.fallback_reason).inc()
     if call.teacher_error:
         TEACHER_ERRORS.labels(call.direction, call.teacher_error).inc()

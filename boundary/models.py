@@ -29,6 +29,7 @@ class ServedBy(models.TextChoices):
     DEGRADED = "degraded", "local model below threshold (LLM unavailable)"
     UNSERVED = "unserved", "nobody could answer"
     IMPORTED = "imported", "imported reference pair"
+    MEMORY = "memory", "an earlier answer to the same input (LLM or reviewer), remembered"
 
 
 class FallbackReason(models.TextChoices):

@@ -155,9 +155,14 @@ def _number(value: Any) -> float | None:
 
 
 class TripleSourceSerializer(serializers.Serializer[dict[str, Any]]):
-    stage = serializers.ChoiceField(choices=["encoder", "generative", "committee", "teacher"])
-    version = serializers.IntegerField(allow_null=True, help_text="null for the teacher")
-    confidence = serializers.FloatField(allow_null=True, help_text="null for the teacher")
+    stage = serializers.ChoiceField(
+        choices=["encoder", "generative", "committee", "memory", "teacher"],
+        help_text="memory: an earlier LLM or reviewed answer to the same input",
+    )
+    version = serializers.IntegerField(allow_null=True, help_text="null for the teacher and memory")
+    confidence = serializers.FloatField(
+        allow_null=True, help_text="null for the teacher and memory"
+    )
 
 
 class SourcedTripleSerializer(TripleSerializer):

@@ -374,11 +374,14 @@ class AnthropicTeacher:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
         return input_tokens, output_tokens
 
+    def model_for(self, direction: str) -> str:
+        """The model this direction asks (as configured: an alias or a dated name)."""
+        return self.decomposition_model if direction == DECOMPOSITION else self.recomposition_model
+
     def estimate_cost(self, direction: str, input_chars: int, output_chars: int) -> Decimal | None:
         """What the teacher would have charged for this exchange (an estimate, see above)."""
         input_tokens, output_tokens = self.estimate_usage(direction, input_chars, output_chars)
-        model = self.decomposition_model if direction == DECOMPOSITION else self.recomposition_model
-        return self.prices.cost(model, input_tokens, output_tokens)
+        return self.prices.cost(self.model_for(direction), input_tokens, output_tokens)
 
     def _client(self) -> _Anthropic:
         if self._api_key is None:

@@ -91,7 +91,13 @@ class Window:
 
 
 def volume(window: Window) -> list[dict[str, Any]]:
-    served: list[str] = [ServedBy.STUDENT, ServedBy.TEACHER, ServedBy.DEGRADED, ServedBy.UNSERVED]
+    served: list[str] = [
+        ServedBy.STUDENT,
+        ServedBy.MEMORY,
+        ServedBy.TEACHER,
+        ServedBy.DEGRADED,
+        ServedBy.UNSERVED,
+    ]
     rows = window.bucketed().annotate(
         **{name: Count("id", filter=Q(served_by=name)) for name in served}
     )
@@ -116,9 +122,10 @@ def fallback_rate(window: Window) -> list[dict[str, Any]]:
 
 
 def latency(window: Window) -> list[dict[str, Any]]:
-    # Every answer produced on this machine is local, the degraded ones (unsure, no LLM) too.
+    # Every answer produced on this machine is local: the degraded ones (unsure, no LLM) and
+    # the remembered ones too.
     served: dict[str, list[str]] = {
-        "local": [ServedBy.STUDENT, ServedBy.DEGRADED],
+        "local": [ServedBy.STUDENT, ServedBy.DEGRADED, ServedBy.MEMORY],
         "llm": [ServedBy.TEACHER],
     }
     if connection.vendor == "postgresql":

@@ -167,6 +167,11 @@ def test_a_degraded_answer_is_not_counted_as_answered_locally():
     assert (row["dec_local_share"], row["dec_degraded_share"]) == (0.0, 1.0)
 
 
+def test_a_remembered_answer_is_counted_apart_from_the_local_share():
+    row = summarise([Outcome(request(), 200, "memory"), Outcome(request(), 200, "teacher")], {})
+    assert (row["dec_local_share"], row["dec_memory_share"]) == (0.0, 0.5)
+
+
 # --- the command -------------------------------------------------------------------------------
 
 

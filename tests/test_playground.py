@@ -304,3 +304,13 @@ def test_an_uncalibrated_version_is_shown_never_answering_alone(staff_client, sc
     scripted_version(scripted_loader, ScriptedStudent([CHRIS], confidence=1.0), threshold=None)
     page = page_text(decompose(staff_client))
     assert "<td>uncalibrated</td>\n      <td>no</td>" in page
+
+
+def test_a_remembered_answer_says_which_earlier_call_it_repeats(signed_in, teacher_api):
+    teacher_api.return_value = httpx.Response(
+        200, json=tool_message({"triples": [CHRIS.as_dict()]})
+    )
+    decompose(signed_in)
+    page = decompose(signed_in).content.decode()
+    first = BoundaryCall.objects.order_by("pk").first()
+    assert f"Answered from memory: the same input was answered before (call #{first.pk}" in page

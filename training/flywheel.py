@@ -198,10 +198,13 @@ def summarise(outcomes: Sequence[Outcome], costs: dict[int, tuple[float, float]]
             continue
         local = [o for o in mine if o.local]
         degraded = [o for o in mine if o.served_by == "degraded"]
+        remembered = [o for o in mine if o.served_by == "memory"]
         prefix = "dec" if direction == DECOMPOSITION else "rec"
         row[f"{prefix}_calls"] = len(mine)
         row[f"{prefix}_local_share"] = len(local) / len(mine)
         row[f"{prefix}_degraded_share"] = len(degraded) / len(mine)
+        # An earlier answer to the same input (boundary.memory): no LLM call, but no model's.
+        row[f"{prefix}_memory_share"] = len(remembered) / len(mine)
         if direction == DECOMPOSITION:
             row["dec_served_exact"] = _mean([o.exact for o in mine])
             row["dec_local_exact"] = _mean([o.exact for o in local])
@@ -681,7 +684,8 @@ def _window_line(row: dict[str, Any]) -> str:
     if "rec_local_share" in row:
         chrf = row.get("rec_served_chrf")
         parts.append(
-            f"recompose local {row['rec_local_share']:.0%}, chrF++ "
+            f"recompose local {row['rec_local_share']:.0%}, "
+            f"remembered {row.get('rec_memory_share', 0):.0%}, chrF++ "
             + (f"{chrf:.1f}" if chrf is not None else "-")
         )
     return "; ".join(parts)

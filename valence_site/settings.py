@@ -281,6 +281,12 @@ VALENCE_TOKEN_CACHE_SECONDS = env_float("VALENCE_TOKEN_CACHE_SECONDS", 5.0, mini
 # Token-authenticated JSON POSTs to decompose and recompose skip the general middleware and
 # DRF's dispatch (boundary.hot_routes); anything else about them goes through the full stack.
 VALENCE_HOT_ROUTES = env_bool("VALENCE_HOT_ROUTES", True)
+# Answers remembered from earlier calls with the same input (boundary.memory), asked before a
+# generative student or the LLM: "all" (every client's, as the students learn from all of
+# them), "client" (only the asking client's own calls), or "off".
+VALENCE_MEMORY = env_str("VALENCE_MEMORY", "all")
+if VALENCE_MEMORY not in ("all", "client", "off"):
+    raise ImproperlyConfigured("VALENCE_MEMORY must be all, client or off")
 # How long each web process reuses its list of serving versions (a promotion's delay, at most).
 VALENCE_REGISTRY_CACHE_SECONDS = env_float("VALENCE_REGISTRY_CACHE_SECONDS", 2.0, minimum=0.0)
 # A newly active version loads in a background thread while the cascade passes over it

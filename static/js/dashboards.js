@@ -34,7 +34,7 @@
   });
 
   const builders = {
-    volume: (rows, hourly) => line(rows, hourly, ["student", "teacher", "degraded", "unserved"], { bar: true, stacked: true }),
+    volume: (rows, hourly) => line(rows, hourly, ["student", "memory", "teacher", "degraded", "unserved"], { bar: true, stacked: true }),
     fallback_rate: (rows, hourly) => line(rows, hourly, ["fallback_rate"], { rate: true }),
     latency: (rows, hourly) => line(rows, hourly, ["local_p50_ms", "local_p95_ms", "llm_p50_ms", "llm_p95_ms"]),
     spend: (rows, hourly) => line(rows, hourly, ["spend_usd", "saved_usd"]),

@@ -1,0 +1,108 @@
+"""Remembered answers: an earlier answer to the very same input, served instead of asking a
+generative student or the LLM again.
+
+Apps repeat themselves: the same facts rendered again, a retried request, a sentence that comes
+back. The LLM's answer to an input already seen (or a reviewer's correction of it) is the best
+answer the service has for it, and the cheapest: one indexed query. The cascade asks memory
+after the encoder (milliseconds, and a sure answer never waits for the query) and before a
+generative student (hundreds of milliseconds) or the LLM.
+
+Which earlier calls count, best first: a reviewer's correction; an answer a reviewer accepted;
+an imported reference pair; the LLM's own answer, unreviewed and not scored below the training
+floor, and only from the LLM model the direction asks now (a changed teacher is not answered
+for by its predecessor). These are exactly the calls training learns from
+(`BoundaryCallQuerySet.eligible_for_training`), so memory and training agree on what a good
+answer is: never a rejected call, never a student's unreviewed guess. Where the LLM completed
+an answer around a student's triples, its own full answer is the one remembered, as training
+takes it. A remembered call is not itself a training pair (it adds no new label).
+
+An input is the same when its fingerprint is (`boundary.fingerprint`: the text with its
+whitespace collapsed, or the triple set in any order). VALENCE_MEMORY says whose calls count:
+"all" (default: the students learn from every client's calls too), "client" (the asking
+client's own, for deployments where one client must not be answered from another's reviewed
+work, or learn from the answer's speed that the input was seen before), or "off".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from boundary.models import BoundaryCall, Direction, ReviewStatus, ServedBy
+from boundary.triples import STORED_LIMITS, TripleValidationError, parse_triples, triples_to_json
+
+# Several earlier calls of one input are read at most (the newest first), to find the best
+# kind of answer among them; repeated inputs rarely have more.
+LOOKBACK = 20
+SOURCES = ("corrected", "accepted", "imported", "teacher")  # best first
+
+
+@dataclass(frozen=True)
+class Remembered:
+    call_id: int
+    source: str  # one of SOURCES
+    output: Any  # triples as JSON (decomposition) or the text (recomposition)
+
+
+def recall(direction: str, input_hash: str, *, client: Any, llm_model: str) -> Remembered | None:
+    """The best remembered answer to this input, or None."""
+    scope = settings.VALENCE_MEMORY
+    if scope == "off":
+        return None
+    calls = BoundaryCall.objects.eligible_for_training(
+        direction, settings.VALENCE_TRAIN_QUALITY_FLOOR
+    ).filter(input_hash=input_hash)
+    if scope == "client":
+        if getattr(client, "pk", None) is None:
+            return None
+        calls = calls.filter(client=client)
+    best: Remembered | None = None
+    rows = calls.order_by("-id").only(
+        "id",
+        "served_by",
+        "review_status",
+        "output",
+        "corrected_output",
+        "diagnostics",
+        "llm_model",
+    )[:LOOKBACK]
+    for call in rows:
+        remembered = _remembered(direction, call, llm_model)
+        if remembered is not None and (
+            best is None or SOURCES.index(remembered.source) < SOURCES.index(best.source)
+        ):
+            best = remembered
+    return best
+
+
+def _remembered(direction: str, call: BoundaryCall, llm_model: str) -> Remembered | None:
+    if call.review_status == ReviewStatus.CORRECTED:
+        source, output = "corrected", call.corrected_output
+    elif call.review_status == ReviewStatus.ACCEPTED:
+        source, output = "accepted", call.output
+    elif call.served_by == ServedBy.IMPORTED:
+        source, output = "imported", call.output
+    elif _same_model(call.llm_model, llm_model):
+        source, output = "teacher", (call.diagnostics or {}).get("teacher_output", call.output)
+    else:
+        return None
+    valid = _valid(direction, output)
+    return None if valid is None else Remembered(call.pk, source, valid)
+
+
+def _same_model(answered_by: str, asked: str) -> bool:
+    """The API answers an alias ("claude-haiku-4-5") with the dated model it resolved to."""
+    return bool(asked) and (answered_by == asked or answered_by.startswith(asked + "-"))
+
+
+def _valid(direction: str, output: Any) -> Any:
+    """The output as the API serves it, or None when it is not a valid answer any more (the
+    limits may have changed since it was stored)."""
+    if direction == Direction.DECOMPOSITION:
+        try:
+            return triples_to_json(parse_triples(output, STORED_LIMITS))
+        except TripleValidationError:
+            return None
+    return output.strip() if isinstance(output, str) and output.strip() else None
