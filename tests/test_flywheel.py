@@ -260,6 +260,9 @@ def flywheel_run(tmp_path_factory) -> tuple[dict, Path]:
             "VALENCE_EVAL_FRACTION": "0.5",
             "VALENCE_EVAL_MAX_PAIRS": "8",
             "VALENCE_AUDIT_RATE": "0",
+            # The stream repeats its four records; remembered, the repeats would never reach
+            # the LLM, and these tests are about what its answers train.
+            "VALENCE_MEMORY": "off",
         },
     )
     lines: list[str] = []

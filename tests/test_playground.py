@@ -144,6 +144,7 @@ def test_the_stage_timings_list_every_stage_the_cascade_ran(signed_in, scripted_
     timings = BoundaryCall.objects.get().diagnostics["timings"]
     assert [(t["stage"], t["version"], t["outcome"]) for t in timings] == [
         ("encoder", encoder.pk, "unsure"),
+        ("memory", None, "miss"),  # asked before the slower stage: nothing remembered
         ("generative", generator.pk, "sure"),
     ]
     assert f"<td>encoder</td><td>v{encoder.pk}</td><td>unsure</td>" in page
