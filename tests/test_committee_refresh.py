@@ -114,7 +114,7 @@ def test_once_measured_again_the_pair_answers_where_it_agrees(scripted_loader, t
     eval_split_labels()
     assert cascade.decompose("Ana uses Vim.").served_by != "student"  # no committee yet
     measure_committee(generative.pk, encoder.pk)
-    call = cascade.decompose("Ravi uses Vim.")
+    call = cascade.decompose("Ines uses Vim.")  # not among the labels: nothing remembered
     assert (call.served_by, call.triple_sources[0]["stage"]) == ("student", "committee")
 
 

@@ -25,7 +25,13 @@ def _no_proxy(no_proxy) -> None:
 def slow_teacher_load():
     sentences = [f"Person {n} prefers composable architectures." for n in range(500)]
     with TeacherStandIn(latency_ms=(1000.0, 1000.0), seed=0) as teacher:
-        server = ScratchServer(workers=2, threads=32, encoder_threads=1, teacher=teacher)
+        server = ScratchServer(
+            workers=2,
+            threads=32,
+            encoder_threads=1,
+            teacher=teacher,
+            environment={"VALENCE_MEMORY": "off"},  # every call is the LLM's, repeats included
+        )
         try:
             server.prepare([])  # no local model: every call waits for the teacher
             server.start()

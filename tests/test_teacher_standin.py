@@ -401,7 +401,8 @@ def test_the_configuration_line_names_the_teacher_and_the_setup():
     }
     assert describe_configuration(report) == (
         "teacher stand-in (500-1500 ms a call); sqlite; gunicorn 2 workers x 2 threads "
-        "(1 encoder threads) on 2 CPUs; 8 clients for 10 s; 30 sentences; load before 1.50"
+        "(1 encoder threads) on 2 CPUs; 8 clients for 10 s; 30 sentences; load before 1.50; "
+        "memory off"
     )
     report["teacher"] = {"kind": "none"}
     assert describe_configuration(report).startswith("teacher none; sqlite;")

@@ -59,8 +59,8 @@ def active_version():
     return ModelVersionFactory(backend="gated", is_active=True, threshold=0.5)
 
 
-def decompose(api):
-    return api.post("/api/v1/decompose", {"text": "Chris prefers tea."}, format="json")
+def decompose(api, text: str = "Chris prefers tea."):
+    return api.post("/api/v1/decompose", {"text": text}, format="json")
 
 
 def wait_until_loaded(version) -> None:
@@ -76,7 +76,8 @@ def test_the_llm_answers_while_the_version_loads(api, teacher_api, gated):
     assert body["served_by"] == "teacher"
     call = BoundaryCall.objects.get()
     assert call.fallback_reason == "model_loading"
-    assert call.diagnostics["timings"][0]["outcome"] == "loading"
+    timings = [(t["stage"], t["outcome"]) for t in call.diagnostics["timings"]]
+    assert timings == [("memory", "miss"), ("generative", "loading"), ("teacher", "answered")]
 
 
 def test_the_version_serves_once_loaded(api, teacher_api, gated):
@@ -85,7 +86,7 @@ def test_the_version_serves_once_loaded(api, teacher_api, gated):
     decompose(api)
     gated.gate.set()
     wait_until_loaded(version)
-    body = decompose(api).json()
+    body = decompose(api, "Chris prefers coffee.").json()  # a new text: nothing remembered
     assert (body["served_by"], body["model_version"]) == ("student", version.pk)
 
 

@@ -386,7 +386,7 @@ class ScratchServer:
             try:
                 while time.perf_counter() < stop_at:
                     sentence = sentences[index % len(sentences)]
-                    index += 1
+                    index += concurrency  # no two clients send one sentence before it wraps
                     started = time.perf_counter()
                     try:
                         status, body = self.request(
