@@ -12,7 +12,8 @@ an imported reference pair; the LLM's own answer, unreviewed and not scored belo
 floor, and only from the LLM model the direction asks now (a changed teacher is not answered
 for by its predecessor). These are exactly the calls training learns from
 (`BoundaryCallQuerySet.eligible_for_training`), so memory and training agree on what a good
-answer is: never a rejected call, never a student's unreviewed guess. Where the LLM completed
+answer is: never a rejected call, never a student's unreviewed guess, and never an answer that
+was rejected where it was served again from memory. Where the LLM completed
 an answer around a student's triples, its own full answer is the one remembered, as training
 takes it. A remembered call is not itself a training pair (it adds no new label).
 
@@ -31,7 +32,13 @@ from typing import Any
 from django.conf import settings
 
 from boundary.models import BoundaryCall, Direction, ReviewStatus, ServedBy
-from boundary.triples import STORED_LIMITS, TripleValidationError, parse_triples, triples_to_json
+from boundary.triples import (
+    STORED_LIMITS,
+    TripleValidationError,
+    parse_triples,
+    same_triples,
+    triples_to_json,
+)
 
 # Several earlier calls of one input are read at most (the newest first), to find the best
 # kind of answer among them; repeated inputs rarely have more.
@@ -58,7 +65,6 @@ def recall(direction: str, input_hash: str, *, client: Any, llm_model: str) -> R
         if getattr(client, "pk", None) is None:
             return None
         calls = calls.filter(client=client)
-    best: Remembered | None = None
     rows = calls.order_by("-id").only(
         "id",
         "served_by",
@@ -68,13 +74,33 @@ def recall(direction: str, input_hash: str, *, client: Any, llm_model: str) -> R
         "diagnostics",
         "llm_model",
     )[:LOOKBACK]
-    for call in rows:
-        remembered = _remembered(direction, call, llm_model)
-        if remembered is not None and (
-            best is None or SOURCES.index(remembered.source) < SOURCES.index(best.source)
-        ):
-            best = remembered
-    return best
+    candidates = [r for call in rows if (r := _remembered(direction, call, llm_model))]
+    if not candidates:
+        return None
+    rejected = _rejected_outputs(direction, input_hash)
+    candidates = [c for c in candidates if not any(_same(direction, c.output, r) for r in rejected)]
+    return min(candidates, key=lambda c: SOURCES.index(c.source), default=None)
+
+
+def _rejected_outputs(direction: str, input_hash: str) -> list[Any]:
+    """Answers to this input that someone rejected, on whichever call carried them: a
+    remembered answer rejected where it was served again is not served a third time."""
+    return list(
+        BoundaryCall.objects.filter(
+            direction=direction, input_hash=input_hash, review_status=ReviewStatus.REJECTED
+        )
+        .exclude(output__isnull=True)
+        .values_list("output", flat=True)[:LOOKBACK]
+    )
+
+
+def _same(direction: str, output: Any, other: Any) -> bool:
+    if direction != Direction.DECOMPOSITION:
+        return isinstance(other, str) and output == other.strip()
+    try:
+        return same_triples(parse_triples(output), parse_triples(other, STORED_LIMITS))
+    except TripleValidationError:
+        return False
 
 
 def _remembered(direction: str, call: BoundaryCall, llm_model: str) -> Remembered | None:

@@ -147,3 +147,12 @@ def test_dashboards_count_a_remembered_answer_as_local_and_not_a_fallback(teache
     window = Window.parse("24h", "")
     assert [row["fallbacks"] for row in fallback_rate(window)] == [1]
     assert latency(window)[0]["local_p50_ms"] is not None
+
+
+def test_an_answer_rejected_where_memory_served_it_is_not_served_again(teacher_api):
+    BoundaryCallFactory(input=TEXT, output=TRIPLES)
+    served = cascade.decompose(TEXT)
+    served.review_status = "rejected"
+    served.save()
+    teacher_api.return_value = httpx.Response(200, json=tool_message({"triples": TRIPLES[:1]}))
+    assert cascade.decompose(TEXT).served_by == "teacher"
