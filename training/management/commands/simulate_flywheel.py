@@ -176,10 +176,11 @@ def format_summary(report: dict[str, Any], out: Path) -> str:
             f"LLM spend over the stream: {report['stream_spend_share']:.1%} of the all-LLM "
             f"baseline (+ ${report['other_teacher_spend_usd']:.4f} outside the stream)"
         )
-    lines.append(
-        f"decomposition p50 over the last 1,000 calls: "
-        f"{report['last_1000_decomposition_p50_ms']:.0f} ms"
-    )
+    if "dec_calls" in stream:
+        lines.append(
+            f"decomposition p50 over the last 1,000 calls: "
+            f"{report['last_1000_decomposition_p50_ms']:.0f} ms"
+        )
     if "evaluation" in report:
         lines.append(
             f"after the stream, on {report['evaluation']['entries']} held-out entries: "
@@ -196,13 +197,15 @@ def _figures(row: dict[str, Any]) -> str:
     if "dec_local_share" in row:
         parts.append(
             f"decompositions local {row['dec_local_share']:.1%} "
-            f"(exactly right when local: {_share(row.get('dec_local_exact'))}; "
+            f"(remembered {_share(row.get('dec_memory_share'))}; "
+            f"exactly right when local: {_share(row.get('dec_local_exact'))}; "
             f"served: {_share(row.get('dec_served_exact'))})"
         )
     if "rec_local_share" in row:
         parts.append(
             f"recompositions local {row['rec_local_share']:.1%} "
-            f"(round trip when local: {_share(row.get('rec_local_round_trip'))}; "
+            f"(remembered {_share(row.get('rec_memory_share'))}; "
+            f"round trip when local: {_share(row.get('rec_local_round_trip'))}; "
             f"chrF++ served {_number(row.get('rec_served_chrf'))})"
         )
     return "; ".join(parts)
