@@ -47,6 +47,22 @@ class Span:
     probability: float
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What one pass computed: the answer, and the probabilities behind it (for studies of
+    its confidence, tools/encoder_confidence.py)."""
+
+    triples: list[Triple]
+    confidences: tuple[float, ...]  # of each triple
+    complete: float
+    tag_probs: np.ndarray  # tokens x (O, B, I)
+    special_tokens: list[int]  # 1 for [CLS], [SEP]
+    count_probs: np.ndarray
+    spans: list[Span]
+    pairs: list[tuple[int, int]]  # ordered span pairs, as `relation_probs` rows
+    relation_probs: np.ndarray  # pairs x ("none", *predicates)
+
+
 class EncoderStudent:
     """A decomposition-only student; asking it to recompose is a programming error."""
 
@@ -77,6 +93,16 @@ class EncoderStudent:
         self.pairs = ort.InferenceSession(str(folder / "pairs.onnx"), options, providers=cpu)
 
     def decompose(self, text: str) -> StudentAnswer:
+        reading = self.read(text)
+        return StudentAnswer(
+            output=reading.triples,
+            confidence=min((reading.complete, *reading.confidences)),
+            triple_confidences=reading.confidences,
+            complete=reading.complete,
+        )
+
+    def read(self, text: str) -> Reading:
+        """One pass over `text`: the answer, and what it was computed from."""
         encoding = self.tokenizer.encode(text)
         ids = np.asarray([encoding.ids], dtype=np.int64)
         tag_probs, count_probs, projections = self.session.run(
@@ -86,6 +112,7 @@ class EncoderStudent:
         found: dict[tuple[str, str, str], tuple[Triple, float]] = {}
         doubt = 1.0  # P(no fact hides in a pair that produced none)
         pairs = [(i, j) for i in range(len(spans)) for j in range(len(spans)) if i != j]
+        relation_probs = np.zeros((0, len(self.predicates) + 1), dtype=np.float32)
         if pairs:
             pair_input = _pair_input(projections[0], spans, pairs)
             relation_probs = self.pairs.run(None, {"pair_input": pair_input})[0]
@@ -102,15 +129,19 @@ class EncoderStudent:
                 if key not in found or found[key][1] < confidence:
                     found[key] = (triple, confidence)
         triples = [triple for triple, _ in found.values()]
-        confidences = tuple(confidence for _, confidence in found.values())
         complete = float(count_probs[0][min(len(triples), MAX_COUNT)]) * doubt
         if encoding.overflowing:  # the text went past max_length: the rest was never read
             complete = 0.0
-        return StudentAnswer(
-            output=triples,
-            confidence=min((complete, *confidences)),
-            triple_confidences=confidences,
+        return Reading(
+            triples=triples,
+            confidences=tuple(confidence for _, confidence in found.values()),
             complete=complete,
+            tag_probs=tag_probs[0],
+            special_tokens=list(encoding.special_tokens_mask),
+            count_probs=count_probs[0],
+            spans=spans,
+            pairs=pairs,
+            relation_probs=relation_probs,
         )
 
     def recompose(self, triples: Sequence[Triple]) -> StudentAnswer:

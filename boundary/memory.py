@@ -98,7 +98,9 @@ def _same(direction: str, output: Any, other: Any) -> bool:
     if direction != Direction.DECOMPOSITION:
         return isinstance(other, str) and output == other.strip()
     try:
-        return same_triples(parse_triples(output), parse_triples(other, STORED_LIMITS))
+        return same_triples(
+            parse_triples(output, STORED_LIMITS), parse_triples(other, STORED_LIMITS)
+        )
     except TripleValidationError:
         return False
 

@@ -33,9 +33,9 @@ import django  # noqa: E402
 
 django.setup()
 
-from boundary.encoder import MAX_COUNT, TAG_O, EncoderStudent, _pair_input, decode_spans  # noqa: E402
+from boundary.encoder import MAX_COUNT, TAG_O, EncoderStudent  # noqa: E402
 from boundary.fingerprint import text_key, triple_set_key  # noqa: E402
-from boundary.triples import normalise_triple, parse_triples, same_triples  # noqa: E402
+from boundary.triples import parse_triples, same_triples  # noqa: E402
 from training.ceiling import held_out_fold  # noqa: E402
 from training.datasets import read_jsonl  # noqa: E402
 from training.evaluation import (  # noqa: E402
@@ -48,72 +48,35 @@ DATA = ROOT.parent / "shared" / "data" / "webnlg"
 
 
 @dataclass
-class Reading:
+class Labelled:
     right: bool
     features: dict[str, float] = field(default_factory=dict)
 
 
-def read(student: EncoderStudent, text: str, references: list) -> Reading:
-    encoding = student.tokenizer.encode(text)
-    ids = np.asarray([encoding.ids], dtype=np.int64)
-    tag_probs, count_probs, projections = student.session.run(
-        None, {"input_ids": ids, "attention_mask": np.ones_like(ids)}
-    )
-    tags = tag_probs[0]
-    special = np.asarray(encoding.special_tokens_mask, dtype=bool)
-    spans = decode_spans(tags, encoding.special_tokens_mask, encoding.offsets, text)
-    found: dict = {}
-    doubt, none_min, rel_margin_min, dropped = 1.0, 1.0, 1.0, 0
-    pairs = [(i, j) for i in range(len(spans)) for j in range(len(spans)) if i != j]
-    if pairs:
-        relation_probs = student.pairs.run(
-            None, {"pair_input": _pair_input(projections[0], spans, pairs)}
-        )[0]
-        for (i, j), probs in zip(pairs, relation_probs, strict=True):
-            ordered = np.sort(probs)
-            best = int(np.argmax(probs))
-            if best == 0:
-                doubt *= float(probs[0])
-                none_min = min(none_min, float(probs[0]))
-                continue
-            rel_margin_min = min(rel_margin_min, float(ordered[-1] - ordered[-2]))
-            triple = student._triple(text, spans[i], spans[j], student.predicates[best - 1])
-            if triple is None:
-                dropped += 1
-                continue
-            confidence = float(probs[best]) * spans[i].probability * spans[j].probability
-            key = normalise_triple(triple)
-            if key not in found or found[key][1] < confidence:
-                found[key] = (triple, confidence)
-    triples = [t for t, _ in found.values()]
-    confidences = [c for _, c in found.values()]
-    count_p = float(count_probs[0][min(len(triples), MAX_COUNT)])
-    complete = count_p * doubt
-    if encoding.overflowing:
-        complete = 0.0
-    plain = tags[~special]
+def read(student: EncoderStudent, text: str, references: list) -> Labelled:
+    """The served answer and the signals the candidates are computed from."""
+    reading = student.read(text)
+    plain = reading.tag_probs[~np.asarray(reading.special_tokens, dtype=bool)]
     top2 = np.sort(plain, axis=-1)
-    tag_margin_min = float((top2[:, -1] - top2[:, -2]).min()) if len(plain) else 1.0
     outside = plain[plain.argmax(-1) == TAG_O]
-    o_min = float(outside[:, TAG_O].min()) if len(outside) else 1.0
-    current = min([complete, *confidences])
+    ranked = np.sort(reading.relation_probs, axis=-1)
+    chose_none = reading.relation_probs.argmax(-1) == 0 if len(ranked) else np.zeros(0, bool)
+    margins = ranked[~chose_none, -1] - ranked[~chose_none, -2] if len(ranked) else ranked
+    doubt = float(np.prod(reading.relation_probs[chose_none, 0])) if len(ranked) else 1.0
+    confidences = reading.confidences
     features = {
-        "current": current,
-        "triples_product": math.prod(confidences) * complete,
-        "count_p": count_p,
+        "current": min((reading.complete, *confidences)),
+        "triples_product": math.prod(confidences) * reading.complete,
+        "count_p": float(reading.count_probs[min(len(reading.triples), MAX_COUNT)]),
         "doubt": doubt,
-        "none_min": none_min,
-        "o_min": o_min,
-        "tag_margin_min": tag_margin_min,
-        "rel_margin_min": rel_margin_min,
-        "span_min": min((s.probability for s in spans), default=1.0),
-        "n_triples": float(len(triples)),
-        "n_spans": float(len(spans)),
-        "dropped": float(dropped),
-        "count_max": float(count_probs[0].max()),
+        "none_min": float(reading.relation_probs[chose_none, 0].min()) if chose_none.any() else 1.0,
+        "o_min": float(outside[:, TAG_O].min()) if len(outside) else 1.0,
+        "tag_margin_min": float((top2[:, -1] - top2[:, -2]).min()) if len(plain) else 1.0,
+        "rel_margin_min": float(margins.min()) if len(margins) else 1.0,
+        "count_max": float(reading.count_probs.max()),
     }
-    right = any(same_triples(triples, ref) for ref in references)
-    return Reading(right, features)
+    right = any(same_triples(reading.triples, ref) for ref in references)
+    return Labelled(right, features)
 
 
 SIGNALS = {
@@ -179,10 +142,10 @@ def deliver(scores: list[float], right: list[bool], threshold: float | None) -> 
     return f"{share:6.1%} alone at {rate:6.1%} ({low:.1%}-{high:.1%})"
 
 
-def fitted_logistic(train: list[Reading], names: list[str]):
+def fitted_logistic(train: list[Labelled], names: list[str]):
     """A logistic regression over log features, fitted by Newton's method (no sklearn here)."""
 
-    def matrix(readings: list[Reading]) -> np.ndarray:
+    def matrix(readings: list[Labelled]) -> np.ndarray:
         rows = [[math.log(max(r.features[n], 1e-9)) for n in names] for r in readings]
         return np.hstack([np.ones((len(rows), 1)), np.asarray(rows)])
 
@@ -212,7 +175,7 @@ def isotonic(points: list[tuple[float, bool]]):
     return mapped
 
 
-def calibration_errors(tuned: list[Reading], devs: list[Reading]) -> None:
+def calibration_errors(tuned: list[Labelled], devs: list[Labelled]) -> None:
     """ECE of the served confidence, and of an isotonic map fitted on tune (whole, or one half
     measured on the other, as a young version's eval split would be)."""
     tune = [(r.features["current"], r.right) for r in tuned]
@@ -275,7 +238,7 @@ def main() -> None:
         print(f"trained {result.steps} steps in {result.seconds:.0f} s")
     student = EncoderStudent(artifact)
 
-    def readings(rows: list[dict]) -> list[Reading]:
+    def readings(rows: list[dict]) -> list[Labelled]:
         groups: dict[str, list] = {}
         for r in rows:  # every reference of the same text counts (WebNLG has a few)
             groups.setdefault(text_key(r["text"]), []).append(parse_triples(r["triples"]))
