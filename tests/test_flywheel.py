@@ -175,8 +175,9 @@ def test_a_remembered_answer_is_counted_apart_from_the_local_share():
 # --- the command -------------------------------------------------------------------------------
 
 
-def waiting_for(calibration: dict) -> list[str]:
-    """What the simulator would wait for, for a refused encoder judged on 2 of its 3 eval pairs."""
+def waiting_for(calibration: dict, looked_at: int | None = None) -> list[str]:
+    """What the simulator would wait for, for a refused encoder judged on 2 of its 3 eval pairs
+    (and, with `looked_at`, last seen being judged again when it had that many new answers)."""
     config = FlywheelConfig(
         stream=Path("unused"),
         out_dir=Path("unused"),
@@ -194,7 +195,10 @@ def waiting_for(calibration: dict) -> list[str]:
         "data_watermark": 0,
         "metrics": {"calibration": calibration},
     }
-    return Flywheel(config, say=lambda line: None)._recalibrations_due([version])
+    flywheel = Flywheel(config, say=lambda line: None)
+    if looked_at is not None:
+        flywheel.looked_at[1] = looked_at
+    return flywheel._recalibrations_due([version])
 
 
 def test_it_waits_for_the_recalibration_of_an_unproven_threshold():
@@ -205,6 +209,13 @@ def test_it_waits_for_the_recalibration_of_an_unproven_threshold():
 def test_it_does_not_wait_for_a_version_whose_threshold_answered_held_out():
     proven = {"calibrated": True, "chosen_on": 2, "held_out": {"answered": 5}}
     assert waiting_for(proven) == []
+
+
+def test_after_a_look_it_waits_only_for_new_answers_since():
+    # "chosen on 2 of 3" says due, but the last look had the same (zero) answers: the server,
+    # which counts labels since its last look, queues nothing, so nothing is waited for.
+    unproven = {"calibrated": True, "chosen_on": 2, "held_out": {"answered": 0}}
+    assert waiting_for(unproven, looked_at=0) == []
 
 
 def test_the_command_refuses_a_missing_stream(tmp_path):

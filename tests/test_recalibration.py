@@ -81,6 +81,30 @@ def test_it_waits_for_enough_labels_beyond_what_it_was_judged_on(quiet_trigger):
     assert queue_due_recalibrations() == []  # 4 new < 2 judged on + 3
 
 
+def looked_at(version: ModelVersion, through: int) -> None:
+    """A finished look that read the labels up to call `through` and chose on 2 of them (its
+    evaluation was capped, as a generative candidate's is)."""
+    Recalibration.objects.create(
+        version=version, evidence=2, status="done", through_call_id=through
+    )
+
+
+def test_after_a_capped_look_no_new_label_queues_nothing(quiet_trigger):
+    version = refused_candidate(watermark=fact("Ana uses Vim.", "Ana").pk)
+    newest = [fact(f"{name} uses Vim.", name) for name in ("Mei", "Ravi", "Noor", "Lea", "Ola")]
+    looked_at(version, through=newest[-1].pk)  # chosen_on is still 2: 5 >= 2 + 3 held before
+    assert queue_due_recalibrations() == []
+
+
+def test_after_a_look_every_new_labels_queue_the_next(quiet_trigger):
+    version = refused_candidate(watermark=fact("Ana uses Vim.", "Ana").pk)
+    newest = [fact(f"{name} uses Vim.", name) for name in ("Mei", "Ravi", "Noor", "Lea", "Ola")]
+    looked_at(version, through=newest[-1].pk)
+    for name in ("Ines", "Jun", "Kofi"):
+        fact(f"{name} uses Vim.", name)
+    assert [r.evidence for r in queue_due_recalibrations()] == [8]
+
+
 def test_a_candidate_refused_for_its_score_is_left_alone(quiet_trigger):
     refused_candidate(watermark=fact("Ana uses Vim.", "Ana").pk, headline=0.2)
     for name in ("Mei", "Ravi", "Noor", "Lea", "Ola"):

@@ -249,6 +249,7 @@ class Flywheel:
         self.windows: list[dict[str, Any]] = []  # as printed during the replay (no bill yet)
         self.pauses: list[dict[str, Any]] = []
         self.not_recalibrated: dict[int, int] = {}  # version → new answers when given up
+        self.looked_at: dict[int, int] = {}  # version → new answers at its last look seen
         self.round_trip_decomposer = ""
 
     def run(self) -> dict[str, Any]:
@@ -383,6 +384,9 @@ class Flywheel:
         due_since: float | None = None
         while True:
             versions = _versions(server)
+            for version in versions:
+                if version.get("recalibrating"):
+                    self.looked_at[version["id"]] = self._new_answers(version)
             in_flight = [v for v in versions if v["status"] in IN_FLIGHT or v.get("recalibrating")]
             due = self._due(versions) + self._recalibrations_due(versions)
             if not in_flight and not due:
@@ -499,8 +503,11 @@ class Flywheel:
             judged_on = calibration.get("chosen_on") or newest.get("eval_count") or 0
             new = self._new_answers(newest)
             evidence = new + (newest.get("eval_count") or 0)
+            # After a look, the server counts the new labels since it (training.recalibration).
+            looked = self.looked_at.get(newest["id"])
+            enough = new >= looked + every if looked is not None else evidence >= judged_on + every
             given_up = self.not_recalibrated.get(newest["id"])
-            if evidence >= judged_on + every and (given_up is None or new >= given_up + every):
+            if enough and (given_up is None or new >= given_up + every):
                 due.append(f"recalibrate v{newest['id']}")
         return due
 

@@ -97,17 +97,38 @@ def candidate(direction: str, kind: str) -> ModelVersion | None:
 
 
 def evidence_due(version: ModelVersion) -> int | None:
-    """The number of evidence pairs when enough new ones arrived since it was last judged."""
+    """The number of evidence pairs when enough new ones arrived since it was last judged.
+
+    Since its last look (the newest label that look read), else since its training (what its
+    threshold was chosen on). Not "chosen on + every": a look reads at most `eval_cap(kind)`
+    pairs, so once the evidence outgrew the cap that count never caught up, and a generative
+    candidate was judged again every tick, minutes of the worker each time, with no new label.
+    """
     every = settings.VALENCE_RECALIBRATE_EVERY
-    needed = chosen_on(version) + every
-    # Cheap upper bound first: every eligible call past the watermark, plus the eval split.
+    last = (
+        version.recalibrations.filter(
+            status=Recalibration.Status.DONE, through_call_id__isnull=False
+        )
+        .order_by("-pk")
+        .first()
+    )
+    since: int = (last.through_call_id if last is not None else None) or version.data_watermark or 0
+    # Cheap upper bound first: every eligible call past that point (plus, before any look, the
+    # eval split its threshold was chosen on).
     newer = (
         BoundaryCall.objects.eligible_for_training(
             version.direction, settings.VALENCE_TRAIN_QUALITY_FLOOR
         )
-        .filter(pk__gt=version.data_watermark or 0)
+        .filter(pk__gt=since)
         .count()
     )
+    if last is not None:
+        if newer < every:
+            return None
+        pairs = evidence_pairs(version)
+        new = sum(1 for p in pairs if p.call_id > since)
+        return len(pairs) if new >= every else None
+    needed = chosen_on(version) + every
     if newer + version.eval_count < needed:
         return None
     count = len(evidence_pairs(version))
