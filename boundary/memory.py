@@ -31,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 
-from boundary.models import BoundaryCall, Direction, ReviewStatus, ServedBy
+from boundary.models import BoundaryCall, Direction, ReviewStatus
 from boundary.triples import (
     STORED_LIMITS,
     TripleValidationError,
@@ -106,15 +106,8 @@ def _same(direction: str, output: Any, other: Any) -> bool:
 
 
 def _remembered(direction: str, call: BoundaryCall, llm_model: str) -> Remembered | None:
-    if call.review_status == ReviewStatus.CORRECTED:
-        source, output = "corrected", call.corrected_output
-    elif call.review_status == ReviewStatus.ACCEPTED:
-        source, output = "accepted", call.output
-    elif call.served_by == ServedBy.IMPORTED:
-        source, output = "imported", call.output
-    elif _same_model(call.llm_model, llm_model):
-        source, output = "teacher", (call.diagnostics or {}).get("teacher_output", call.output)
-    else:
+    source, output = call.label()
+    if source == "teacher" and not _same_model(call.llm_model, llm_model):
         return None
     valid = _valid(direction, output)
     return None if valid is None else Remembered(call.pk, source, valid)

@@ -424,6 +424,21 @@ class BoundaryCall(models.Model):
             priority += 1.0 - self.confidence
         return priority
 
+    def label(self) -> tuple[str, Any]:
+        """What this call teaches, and of which kind: a reviewer's correction ("corrected"), an
+        accepted or imported answer ("accepted", "imported"), else the LLM's own complete answer
+        ("teacher": where the served answer mixed local triples with the LLM's, the LLM's, so a
+        student is never trained on its own guesses). Training (training.datasets) and memory
+        (boundary.memory) both read it; which calls qualify at all is
+        `BoundaryCallQuerySet.eligible_for_training`."""
+        if self.review_status == ReviewStatus.CORRECTED:
+            return "corrected", self.corrected_output
+        if self.review_status == ReviewStatus.ACCEPTED:
+            return "accepted", self.output
+        if self.served_by == ServedBy.IMPORTED:
+            return "imported", self.output
+        return "teacher", (self.diagnostics or {}).get("teacher_output", self.output)
+
     @property
     def degraded(self) -> bool:
         return self.served_by == ServedBy.DEGRADED

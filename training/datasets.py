@@ -27,7 +27,7 @@ from boundary.fingerprint import (
     triple_set_key,
     triples_fingerprint,
 )
-from boundary.models import BoundaryCall, Direction, ReviewStatus, ServedBy, Split
+from boundary.models import BoundaryCall, Direction, ServedBy, Split
 from boundary.triples import (
     STORED_LIMITS,
     Triple,
@@ -38,6 +38,12 @@ from boundary.triples import (
 )
 
 TIER_CORRECTED, TIER_ACCEPTED, TIER_TEACHER = 0, 1, 2
+_TIERS = {
+    "corrected": TIER_CORRECTED,
+    "accepted": TIER_ACCEPTED,
+    "imported": TIER_ACCEPTED,
+    "teacher": TIER_TEACHER,
+}
 
 
 @dataclass(frozen=True)
@@ -207,14 +213,8 @@ def _sample(pairs: list[TrainingPair], limit: int | None) -> list[TrainingPair]:
 
 
 def _pair(direction: str, call: BoundaryCall) -> TrainingPair | None:
-    if call.review_status == ReviewStatus.CORRECTED:
-        tier, output = TIER_CORRECTED, call.corrected_output
-    elif call.review_status == ReviewStatus.ACCEPTED or call.served_by == ServedBy.IMPORTED:
-        tier, output = TIER_ACCEPTED, call.output
-    else:
-        # Where the served answer mixed local triples with the LLM's, learn from the LLM's own
-        # complete answer: a student must not be trained on its own guesses.
-        tier, output = TIER_TEACHER, call.diagnostics.get("teacher_output", call.output)
+    kind, output = call.label()
+    tier = _TIERS[kind]
     try:
         if direction == Direction.DECOMPOSITION:
             source: Any = str(call.input)
