@@ -369,6 +369,41 @@ def test_the_api_benchmark_runs_end_to_end_on_loopback(encoder_setup):
     assert ModelVersion.objects.filter(is_active=True).count() == 1  # the real registry untouched
 
 
+@pytest.mark.django_db
+def test_the_api_benchmark_can_measure_the_sure_path_only(encoder_setup):
+    """--sure serves the scratch copy at threshold 0: no answer is degraded, the registry's own
+    threshold is untouched."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    version = train_by_pipeline()
+    threshold = version.threshold
+    out = StringIO()
+    call_command(
+        "bench_api",
+        "--encoder",
+        str(version.pk),
+        "--runs",
+        "1",
+        "--seconds",
+        "0.5",
+        "--concurrency",
+        "1",
+        "--workers",
+        "1",
+        "--sure",
+        "--json",
+        stdout=out,
+        stderr=StringIO(),
+    )
+    report = json.loads(out.getvalue())
+    assert report["encoder_latency"]["served_by"] == {"student": len(SENTENCES)}
+    assert "threshold 0 (every answer sure)" in report["configuration"]
+    version.refresh_from_db()
+    assert version.threshold == threshold
+
+
 def test_the_words_between_two_spans_are_averaged_alike_in_training_and_serving():
     import numpy as np
     import torch

@@ -137,14 +137,20 @@ class ScratchServer:
         self._manage("migrate", "--verbosity", "0")
         self.token = self._manage("create_token", "bench").strip().splitlines()[-1]
 
-    def activate(self, versions: Sequence[ModelVersion]) -> None:
-        """Only `versions` serve (no LLM behind them): every answer is theirs."""
+    def activate(self, versions: Sequence[ModelVersion], *, sure: bool = False) -> None:
+        """Only `versions` serve (no LLM behind them): every answer is theirs. With `sure`, the
+        scratch copies' threshold is 0, so every answer takes the sure local path (the hot path
+        of a mature deployment) instead of the degraded one an unsure answer takes here."""
         wanted = {v.pk for v in versions}
         copies = []
         for version in self.versions:
             copy = ModelVersion.objects.get(pk=version.pk)
             copy.is_active = copy.pk in wanted
             copy.created_by = copy.promoted_by = None
+            if sure:
+                copy.threshold = 0.0
+                metrics = copy.metrics or {}
+                copy.metrics = {**metrics, "calibration": {**copy.calibration, "calibrated": True}}
             copies.append(copy)
         fixture = self.folder / "versions.json"
         fixture.write_text(serializers.serialize("json", copies))

@@ -77,6 +77,14 @@ class Command(BaseCommand):
             metavar="MIN,MAX",
             help="The stand-in's latency, drawn uniformly per call (default 500,1500).",
         )
+        parser.add_argument(
+            "--sure",
+            action="store_true",
+            help="Serve the scratch copies with threshold 0: every answer takes the sure local "
+            "path, so what a request costs around the model is measured on the path a mature "
+            "deployment serves most (without it, unsure answers come back degraded or from the "
+            "stand-in).",
+        )
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -148,6 +156,7 @@ class Command(BaseCommand):
             "seconds": options["seconds"],
             "cpus": os.cpu_count(),
             "load_before": os.getloadavg()[0],
+            "sure": options["sure"],
         }
         report["encoder_in_process"] = model_alone(
             encoder, sentences, options["runs"], options["encoder_threads"]
@@ -157,7 +166,7 @@ class Command(BaseCommand):
         if generative:
             phases.append(("generative", generative, options["generative_runs"]))
         for name, version, runs in phases:
-            server.activate([version])
+            server.activate([version], sure=options["sure"])
             server.start()
             try:
                 server.warm_up(sentences)
@@ -239,7 +248,7 @@ def describe_configuration(report: dict[str, Any]) -> str:
         f"{report['threads']} threads ({report['encoder_threads']} encoder threads) on "
         f"{report['cpus']} CPUs; {report['concurrency']} clients for {report['seconds']:g} s; "
         f"{report['sentences']} sentences; load before {report['load_before']:.2f}; "
-        "memory off"
+        "memory off" + ("; threshold 0 (every answer sure)" if report.get("sure") else "")
     )
 
 
